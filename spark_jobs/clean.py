@@ -63,15 +63,17 @@ def typed_with_violations(df, contract: dict):
         if not column.get("nullable", True):
             checks.append(F.when(cast.isNull(), F.lit(f"{name}: required value is missing")))
     extra = [c for c in df.columns if c not in {col["name"] for col in contract["columns"]}]
-    out = df.select(*typed, *[F.col(f"`{c}`") for c in extra])
+    # Type violations are computed from the raw strings, in the same projection that types them.
+    type_violations = F.filter(F.array(*checks), lambda x: x.isNotNull()).alias("_type_violations")
+    out = df.select(*typed, *[F.col(f"`{c}`") for c in extra], type_violations)
     rules = [
         F.when(~F.coalesce(F.expr(c["check"]), F.lit(True)), F.lit(f"{c['name']}: violates {c['check']}"))
         for c in contract["columns"]
         if "check" in c
     ]
     # Rule checks run on the typed values; a failed cast already has its own violation.
-    out = out.withColumn("_type_violations", F.filter(F.array(*checks), lambda x: x.isNotNull()))
-    out = out.withColumn("_violations", F.concat(F.col("_type_violations"), F.filter(F.array(*rules), lambda x: x.isNotNull())))
+    rule_violations = F.filter(F.array(*rules), lambda x: x.isNotNull())
+    out = out.withColumn("_violations", F.concat(F.col("_type_violations"), rule_violations))
     return out.drop("_type_violations")
 
 
