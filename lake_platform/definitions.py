@@ -13,9 +13,13 @@ import dagster as dg
 from lake_platform import settings
 from lake_platform.clean.assets import clean_assets
 from lake_platform.curated.assets import flight_features, route_performance_daily
+from lake_platform.exports import build_export_assets
+from lake_platform.ml.assets import ml_assets
+from lake_platform.serving.assets import serving_assets
 from lake_platform.ingest.assets import landing_flights, landing_reference, landing_weather
 from lake_platform.raw.assets import raw_assets
 from lake_platform.resources import resources_for
+from lake_platform.warehouse import build_warehouse_assets, warehouse_target
 
 materialize_everything = dg.define_asset_job(
     "materialize_everything",
@@ -25,6 +29,7 @@ materialize_everything = dg.define_asset_job(
 
 
 def build_definitions(deployment: str, lake_root: Path) -> dg.Definitions:
+    target = warehouse_target(deployment)
     return dg.Definitions(
         assets=[
             landing_flights,
@@ -34,6 +39,10 @@ def build_definitions(deployment: str, lake_root: Path) -> dg.Definitions:
             *clean_assets,
             flight_features,
             route_performance_daily,
+            build_warehouse_assets(target),
+            *build_export_assets(target),
+            *ml_assets,
+            *serving_assets,
         ],
         jobs=[materialize_everything],
         resources=resources_for(deployment, lake_root),

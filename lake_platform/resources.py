@@ -11,11 +11,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from lake_platform.adapters.aws_ingest import AwsDataExchange, AwsDms
 from lake_platform.adapters.catalog import GlueCatalog, LocalCatalog
 from lake_platform.adapters.local_ingest import LocalDataExchange, LocalDms
+from lake_platform.adapters.sagemaker import LocalScriptMode, SageMakerTraining
+from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable
 from lake_platform.adapters.spark import LocalSparkJobs
+from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.sources.seed import DATA_EXCHANGE_DIR, OPERATIONS_DB
+from lake_platform.warehouse import warehouse_resources
 
 
 def local_resources(lake_root: Path) -> dict:
@@ -31,15 +36,31 @@ def local_resources(lake_root: Path) -> dict:
         "data_exchange": LocalDataExchange(provider_dir=str(lake_root / DATA_EXCHANGE_DIR)),
         "glue": spark,
         "emr": spark,
+        **warehouse_resources("local", lake_root),
+        "sagemaker": LocalScriptMode(store=store),
+        "serving": LocalKeyValueTable(path=str(lake_root / "serving" / "serving.db")),
     }
 
 
-def aws_resources() -> dict:
+def aws_resources(lake_root: Path) -> dict:
     region = dg.EnvVar("LAKE_AWS_REGION")
-    store = S3ObjectStore(bucket=dg.EnvVar("LAKE_BUCKET"), region_name=region)
+    bucket = dg.EnvVar("LAKE_BUCKET")
+    store = S3ObjectStore(bucket=bucket, region_name=region)
     return {
         "store": store,
         "catalog": GlueCatalog(store=store, region_name=region),
+        "dms": AwsDms(replication_task_arn=dg.EnvVar("LAKE_DMS_TASK_ARN"), region_name=region),
+        "data_exchange": AwsDataExchange(data_set_id=dg.EnvVar("LAKE_WEATHER_DATA_SET_ID"), region_name=region),
+        "glue": GlueJobs(bucket=bucket, role_arn=dg.EnvVar("LAKE_GLUE_ROLE_ARN"), region_name=region),
+        "emr": EmrServerlessJobs(
+            bucket=bucket,
+            application_id=dg.EnvVar("LAKE_EMR_APPLICATION_ID"),
+            execution_role_arn=dg.EnvVar("LAKE_EMR_ROLE_ARN"),
+            region_name=region,
+        ),
+        **warehouse_resources("aws", lake_root),  # lake_root: unused by the redshift target
+        "sagemaker": SageMakerTraining(store=store, role_arn=dg.EnvVar("LAKE_SAGEMAKER_ROLE_ARN"), region_name=region),
+        "serving": DynamoDBTable(table_name=dg.EnvVar("LAKE_SERVING_TABLE"), region_name=region),
     }
 
 
@@ -47,5 +68,5 @@ def resources_for(deployment: str, lake_root: Path) -> dict:
     if deployment == "local":
         return local_resources(lake_root)
     if deployment == "aws":
-        return aws_resources()
+        return aws_resources(lake_root)
     raise ValueError(f"unknown deployment {deployment!r}")

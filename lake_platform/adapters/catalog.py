@@ -105,7 +105,8 @@ class LocalCatalog(Catalog):
         target = Path(self.store.uri(version_key(zone, table, version)))
         if not target.is_dir():
             raise FileNotFoundError(f"cannot publish {zone}.{table}: version folder {target} does not exist")
-        link = Path(self.store.uri(f"{zone}/{table}"))
+        # Not store.uri(f"{zone}/{table}"): that resolves the existing symlink to the old version.
+        link = Path(self.store.uri(zone)) / table
         if link.exists() and not link.is_symlink():
             raise RuntimeError(f"{link} is a real directory; the local catalog expects a symlink there")
         _replace_atomically(link, lambda tmp: os.symlink(os.path.relpath(target, link.parent), tmp))

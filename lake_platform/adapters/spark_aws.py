@@ -1,0 +1,265 @@
+"""Spark jobs on AWS: cleaning jobs on Glue, curated jobs on EMR Serverless, both through Dagster Pipes.
+
+A run ships the job's code to S3 content-addressed (`<code_prefix>/<sha>/<file>`: unchanged code is not
+uploaded again, and a run executes exactly the code it started with), launches it with dagster-aws's
+Pipes client, and returns the metadata the job reported, as LocalSparkJobs returns what `run` returned.
+
+Shipped with every job: `spark_jobs.zip`, holding every module of `spark_jobs/` (so jobs import their
+helpers and `_pipes_entry` as they do locally) and this process's own `dagster_pipes` (pure Python), so
+the cluster needs no pip install, no internet access, and speaks the orchestrator's Pipes version.
+
+Pipes context and messages travel through S3 under `<pipes_prefix>/`, on both services: messages are read
+from a bucket the run already writes to, with no CloudWatch log-group setup and no log-ingestion delay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from lake_platform.adapters.spark import SparkJobs
+from lake_platform.settings import SPARK_JOBS_DIR
+
+BUNDLE_NAME = "spark_jobs.zip"
+
+
+@dataclass(frozen=True)
+class ShippedCode:
+    script_uri: str  # the job script, Glue's ScriptLocation / EMR Serverless's entryPoint
+    bundle_uri: str  # spark_jobs.zip, on the driver's sys.path (--extra-py-files / spark.submit.pyFiles)
+
+
+class AwsSparkJobs(SparkJobs):
+    """What Glue and EMR Serverless runs share: the code bucket, Pipes over S3, the returned metadata."""
+
+    bucket: str = Field(description="Bucket for shipped code and Pipes messages (e.g. the lake bucket).")
+    code_prefix: str = Field(default="_code/spark_jobs", description="Prefix of the shipped code.")
+    pipes_prefix: str = Field(default="_pipes", description="Prefix of Pipes context and message objects.")
+    jobs_dir: str | None = Field(default=None, description="Folder of job scripts; default: spark_jobs/.")
+    region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
+    endpoint_url: str | None = Field(default=None, description="Custom endpoint for all calls (tests).")
+
+    def _client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url)
+
+    def ship_code(self, job: str) -> ShippedCode:
+        """Upload the job script and the bundle unless S3 already holds the same content."""
+        folder = Path(self.jobs_dir) if self.jobs_dir else SPARK_JOBS_DIR
+        script = folder / f"{job}.py"
+        if not script.exists():
+            raise FileNotFoundError(f"no Spark job {job!r}: {script} does not exist")
+        s3 = self._client("s3")
+        return ShippedCode(
+            script_uri=self._upload(s3, script.name, script.read_bytes()),
+            bundle_uri=self._upload(s3, BUNDLE_NAME, code_bundle(folder)),
+        )
+
+    def _upload(self, s3, name: str, data: bytes) -> str:
+        key = f"{self.code_prefix}/{hashlib.sha256(data).hexdigest()[:16]}/{name}"
+        try:
+            s3.head_object(Bucket=self.bucket, Key=key)
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return f"s3://{self.bucket}/{key}"
+
+    def _pipes_io(self) -> dict[str, Any]:
+        from dagster_aws.pipes import PipesS3ContextInjector
+
+        s3 = self._client("s3")
+        return {
+            "context_injector": PipesS3ContextInjector(
+                bucket=self.bucket, client=s3, key_prefix=f"{self.pipes_prefix}/"
+            ),
+            "message_reader": prefixed_s3_message_reader(
+                bucket=self.bucket, client=s3, key_prefix=self.pipes_prefix
+            ),
+        }
+
+
+class GlueJobs(AwsSparkJobs):
+    """Runs each Spark job as an AWS Glue job `<job_name_prefix><job>`, created or updated on launch."""
+
+    role_arn: str = Field(description="IAM role the Glue job runs as (reads/writes the lake).")
+    glue_version: str = Field(default="5.0", description="Glue 5.0 runs Spark 3.5 on Python 3.11.")
+    worker_type: str = Field(default="G.1X", description="Glue worker type (G.1X, G.2X, ...).")
+    number_of_workers: int = Field(default=2, description="Workers per job run, driver included.")
+    max_concurrent_runs: int = Field(
+        default=10, description="Glue's default of 1 fails all but one of the clean tables started together."
+    )
+    timeout_minutes: int = Field(default=60, description="Glue stops a run that takes longer.")
+    job_name_prefix: str = Field(default="lake-", description="Prefix of the Glue job names.")
+    default_arguments: dict[str, str] = Field(
+        default_factory=dict, description="Extra Glue job arguments, e.g. {'--enable-metrics': 'true'}."
+    )
+
+    def run(self, context, job, params):
+        from dagster_aws.pipes import PipesGlueClient
+
+        code = self.ship_code(job)
+        glue = self._client("glue")
+        name = self.ensure_job(glue, job, code)
+        context.log.info(f"launching Glue job {name} ({code.script_uri})")
+        invocation = PipesGlueClient(client=glue, **self._pipes_io()).run(
+            context=context,
+            start_job_run_params={"JobName": name, "Arguments": {}},
+            extras=dict(params),
+        )
+        return reported_metadata(invocation, f"Glue job {name}")
+
+    def job_definition(self, job: str, code: ShippedCode) -> dict[str, Any]:
+        """The Glue job as CreateJob/UpdateJob take it (UpdateJob replaces the whole definition)."""
+        return {
+            "Description": f"lake_platform Spark job spark_jobs/{job}.py, launched by Dagster Pipes",
+            "Role": self.role_arn,
+            "Command": {"Name": "glueetl", "ScriptLocation": code.script_uri, "PythonVersion": "3"},
+            "DefaultArguments": {
+                "--job-language": "python",
+                "--extra-py-files": code.bundle_uri,
+                **self.default_arguments,
+            },
+            "GlueVersion": self.glue_version,
+            "WorkerType": self.worker_type,
+            "NumberOfWorkers": self.number_of_workers,
+            "ExecutionProperty": {"MaxConcurrentRuns": self.max_concurrent_runs},
+            "Timeout": self.timeout_minutes,
+        }
+
+    def ensure_job(self, glue, job: str, code: ShippedCode) -> str:
+        """Create the Glue job, or update it when its definition (e.g. the script's sha) changed."""
+        name = f"{self.job_name_prefix}{job}"
+        wanted = self.job_definition(job, code)
+        try:
+            current = glue.get_job(JobName=name)["Job"]
+        except glue.exceptions.EntityNotFoundException:
+            try:
+                glue.create_job(Name=name, **wanted)
+                return name
+            except glue.exceptions.AlreadyExistsException:  # a parallel step created it first
+                current = {}
+        if _projection(current, wanted) != wanted:
+            glue.update_job(JobName=name, JobUpdate=wanted)
+        return name
+
+
+class EmrServerlessJobs(AwsSparkJobs):
+    """Runs each Spark job as a job run on an existing EMR Serverless Spark application."""
+
+    application_id: str = Field(description="EMR Serverless application (Spark, emr-7.x, Python >= 3.10).")
+    execution_role_arn: str = Field(description="IAM role the job run executes as.")
+    spark_submit_parameters: str = Field(
+        default="", description="Extra spark-submit parameters, e.g. '--conf spark.executor.cores=4'."
+    )
+    execution_timeout_minutes: int = Field(default=120, description="EMR cancels a longer run.")
+    log_uri: str | None = Field(default=None, description="s3:// URI for driver/executor logs.")
+
+    def run(self, context, job, params):
+        from dagster_aws.pipes import PipesEMRServerlessClient
+
+        code = self.ship_code(job)
+        emr = self._client("emr-serverless")
+        context.log.info(f"launching {job} on EMR Serverless application {self.application_id}")
+        # PipesEMRServerlessClient logs that non-CloudWatch readers are "not supported": that only
+        # concerns the CloudWatch log tailing it sets up; the S3 reader's thread still receives every
+        # message (tests/test_aws_spark.py runs the whole round trip).
+        invocation = PipesEMRServerlessClient(client=emr, **self._pipes_io()).run(
+            context=context,
+            start_job_run_params=self.job_run_request(job, code, context.run_id),
+            extras=dict(params),
+        )
+        return reported_metadata(invocation, f"EMR Serverless job {job}")
+
+    def job_run_request(self, job: str, code: ShippedCode, run_id: str) -> dict[str, Any]:
+        submit = f"--conf spark.submit.pyFiles={code.bundle_uri} {self.spark_submit_parameters}"
+        request: dict[str, Any] = {
+            "applicationId": self.application_id,
+            "executionRoleArn": self.execution_role_arn,
+            "name": f"{job}-{run_id[:8]}",
+            "executionTimeoutMinutes": self.execution_timeout_minutes,
+            "jobDriver": {
+                "sparkSubmit": {"entryPoint": code.script_uri, "sparkSubmitParameters": submit.strip()}
+            },
+        }
+        if self.log_uri:
+            request["configurationOverrides"] = {
+                "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self.log_uri}}
+            }
+        return request
+
+
+def prefixed_s3_message_reader(*, bucket: str, client, key_prefix: str):
+    """A PipesS3MessageReader that keeps message chunks under `key_prefix/` and deletes them once read.
+
+    The stock reader writes them under a random top-level prefix of the bucket and leaves them there.
+    The class is defined on first use because importing dagster_aws takes ~2.3 s here, which loading
+    the definitions must not pay (DESIGN.md principle 6).
+    """
+    from dagster_aws.pipes import PipesS3MessageReader
+
+    class PrefixedS3MessageReader(PipesS3MessageReader):
+        @contextmanager
+        def get_params(self):
+            with super().get_params() as params:
+                prefix = f"{key_prefix}/{params['key_prefix']}"
+                try:
+                    yield {**params, "key_prefix": prefix}
+                finally:  # the reader threads have stopped by now: every chunk has been read
+                    _delete_prefix(client, bucket, f"{prefix}/")
+
+    return PrefixedS3MessageReader(bucket=bucket, client=client)
+
+
+def _delete_prefix(s3, bucket: str, prefix: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        if page.get("Contents"):
+            s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]]}
+            )
+
+
+def code_bundle(folder: Path) -> bytes:
+    """spark_jobs.zip: the folder's modules plus dagster_pipes, byte-identical for identical sources."""
+    import dagster_pipes
+
+    files = {p.name: p for p in folder.glob("*.py")}
+    pipes_dir = Path(dagster_pipes.__file__).parent
+    files.update({f"dagster_pipes/{p.name}": p for p in pipes_dir.glob("*.py")})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name in sorted(files):
+            # A fixed timestamp: the zip's sha, hence its S3 key, depends on content only.
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            bundle.writestr(entry, files[name].read_bytes())
+    return buffer.getvalue()
+
+
+def _projection(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """`current` restricted to the keys we set: GetJob returns many more (MaxCapacity, CreatedOn, ...)."""
+    projected = {key: current.get(key) for key in wanted}
+    projected["Command"] = {key: (current.get("Command") or {}).get(key) for key in wanted["Command"]}
+    return projected
+
+
+def reported_metadata(invocation: dg.PipesClientCompletedInvocation, where: str) -> dict[str, Any]:
+    """The metadata the job reported (plus the launch's run id/URL), as plain values."""
+    results = invocation.get_results(implicit_materializations=False)
+    materializations = [r for r in results if isinstance(r, dg.MaterializeResult)]
+    if not materializations:
+        raise RuntimeError(
+            f"{where} succeeded but reported no materialization through Dagster Pipes: "
+            "does the script end with `main(run)` from _pipes_entry? See the driver's log."
+        )
+    metadata = materializations[0].metadata or {}
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}

@@ -1,0 +1,132 @@
+"""One contract for the lake's object store and catalog, run against both deployments.
+
+`local`: LocalObjectStore + LocalCatalog in a temporary directory; `aws`: S3ObjectStore + GlueCatalog
+against moto. The same test functions run on both, so the local lake cannot drift from the AWS one.
+"""
+
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lake_platform.adapters.catalog import GlueCatalog, LocalCatalog, version_key
+from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
+
+REGION = "us-east-1"
+BUCKET = "lake-test"
+COLUMNS = [("flight_id", "bigint"), ("carrier", "string")]
+
+
+@pytest.fixture(params=["local", "aws"])
+def lake(request, tmp_path, monkeypatch):
+    if request.param == "local":
+        store = LocalObjectStore(root=str(tmp_path / "lake"))
+        yield store, LocalCatalog(store=store)
+        return
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        store = S3ObjectStore(bucket=BUCKET, region_name=REGION)
+        yield store, GlueCatalog(store=store, region_name=REGION)
+
+
+def files_at(store, location: str) -> dict[str, bytes]:
+    """What an engine reading the catalog location sees: file name -> content."""
+    if location.startswith("s3://"):
+        prefix = location.removeprefix(f"s3://{BUCKET}/")
+        return {o.key.rsplit("/", 1)[1]: store.get_bytes(o.key) for o in store.list(prefix)}
+    return {p.name: p.read_bytes() for p in Path(location).iterdir()}
+
+
+def put_many(store, keys: list[str]) -> None:
+    if isinstance(store, S3ObjectStore):
+        # One client for the setup: the store makes a client per call (~30 ms each here).
+        s3 = boto3.client("s3")
+        for key in keys:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    else:
+        for key in keys:
+            store.put_bytes(key, b"x")
+
+
+def test_objects_round_trip_through_put_get_list_copy_and_delete(lake, tmp_path):
+    store, _ = lake
+    source = tmp_path / "weather.csv"
+    source.write_bytes(b"origin,temp\nJFK,39.0\n")
+
+    store.put_bytes("landing/sftp/airlines.csv", b"carrier,name\nAA,American\n")
+    store.put_file("landing/data_exchange/weather/r1/weather.csv", source)
+    store.copy("landing/sftp/airlines.csv", "raw/airlines/2024-01-01/airlines.csv")
+    store.download("raw/airlines/2024-01-01/airlines.csv", tmp_path / "out" / "airlines.csv")
+
+    listed = {o.key: o for o in store.list("landing/")}
+    assert set(listed) == {"landing/sftp/airlines.csv", "landing/data_exchange/weather/r1/weather.csv"}
+    assert listed["landing/sftp/airlines.csv"].size == len(b"carrier,name\nAA,American\n")
+    assert store.get_bytes("landing/data_exchange/weather/r1/weather.csv") == source.read_bytes()
+    assert (tmp_path / "out" / "airlines.csv").read_bytes() == b"carrier,name\nAA,American\n"
+    assert store.exists("raw/airlines/2024-01-01/airlines.csv")
+    assert not store.exists("raw/airlines/2024-01-01/airlines")
+    assert store.uri("raw/x").endswith("raw/x")
+
+    assert store.delete_prefix("landing/") == 2
+    assert store.list("landing/") == []
+    assert [o.key for o in store.list("raw/")] == ["raw/airlines/2024-01-01/airlines.csv"]
+
+
+def test_rewriting_an_object_changes_its_etag(lake):
+    store, _ = lake
+    store.put_bytes("landing/sftp/planes.csv", b"v1")
+    before = store.list("landing/sftp/planes.csv")[0].etag
+    store.put_bytes("landing/sftp/planes.csv", b"version 2")
+
+    assert store.list("landing/sftp/planes.csv")[0].etag != before
+    assert store.get_bytes("landing/sftp/planes.csv") == b"version 2"
+
+
+def test_listing_and_deleting_more_keys_than_one_s3_page(lake):
+    store, _ = lake
+    keys = [f"raw/flights/part-{i:05d}.csv" for i in range(1001)]  # S3 pages hold 1,000 keys
+    put_many(store, keys)
+    put_many(store, ["raw/flights_other/part-0.csv"])
+
+    assert sorted(o.key for o in store.list("raw/flights/")) == keys
+    assert store.delete_prefix("raw/flights/") == 1001  # DeleteObjects takes 1,000 keys a call
+    assert store.list("raw/flights/") == []
+    assert [o.key for o in store.list("raw/")] == ["raw/flights_other/part-0.csv"]
+
+
+def publish_version(catalog, store, version: str):
+    """What a clean/curated run does: write a fresh version folder, then publish it."""
+    store.put_bytes(f"{version_key('clean', 'flights', version)}/part-0.parquet", version.encode())
+    return catalog.publish("clean", "flights", version, COLUMNS, "Cleaned flights")
+
+
+def test_publish_swaps_the_table_to_the_new_version_and_prunes_superseded_ones(lake):
+    store, catalog = lake
+
+    first = publish_version(catalog, store, "v1")
+    assert (first.database, first.version, first.columns) == ("lake_clean", "v1", COLUMNS)
+    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v1"}
+
+    publish_version(catalog, store, "v2")
+    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v2"}
+    assert store.list(version_key("clean", "flights", "v1")), "the previous version stays for readers"
+
+    publish_version(catalog, store, "v3")
+    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v3"}
+    assert store.list(version_key("clean", "flights", "v1")) == []
+    assert store.list(version_key("clean", "flights", "v2"))
+
+    tables = catalog.tables("clean")
+    assert [(t.name, t.version, t.description) for t in tables] == [("flights", "v3", "Cleaned flights")]
+    assert catalog.get("clean", "flights").columns == COLUMNS
+
+
+def test_catalog_reports_missing_tables_clearly(lake):
+    _, catalog = lake
+
+    assert catalog.get("clean", "planes") is None
+    assert catalog.tables("curated") == []
+    with pytest.raises(LookupError, match="lake_clean.planes is not in the catalog"):
+        catalog.location("clean", "planes")

