@@ -41,8 +41,10 @@ run: prepare $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lake seed --if-missing
 	$(BIN)/lake run
 
+# Started from inside DAGSTER_HOME: Dagster warns when the working folder holds a dagster.yaml that is
+# not the instance's, and the project root holds the template.
 dev: prepare $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
 
 test: prepare
 	$(BIN)/python -m pytest

@@ -90,5 +90,5 @@ def test_serving_holds_one_row_per_scored_flight(month_run):
 def test_the_export_holds_the_monthly_carrier_mart(month_run):
     root, _, _ = month_run
     exported = duckdb.sql(f"select * from read_parquet('{root}/exports/carrier_ontime_monthly/*.parquet')").df()
-    flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/*.parquet')").fetchone()[0]
+    flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/*.parquet')").fetchall()[0][0]
     assert exported["flights"].sum() == flights

