@@ -14,7 +14,8 @@ import dagster as dg
 from lake_platform.adapters.aws_ingest import AwsDataExchange, AwsDms
 from lake_platform.adapters.catalog import GlueCatalog, LocalCatalog
 from lake_platform.adapters.local_ingest import LocalDataExchange, LocalDms
-from lake_platform.adapters.sagemaker import LocalScriptMode, SageMakerTraining
+from lake_platform.adapters.sagemaker import LocalScriptMode
+from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable
 from lake_platform.adapters.spark import LocalSparkJobs
 from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs

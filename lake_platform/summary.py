@@ -39,8 +39,8 @@ def print_summary(result, current: Settings, elapsed: float) -> None:
     for check in failed:
         click.echo(f"  failed check: {check.asset_key.to_user_string()} / {check.check_name}")
     click.echo(f"\nThe lake:        {current.lake_root}")
-    click.echo(f"Dagster UI:      make dev   (then http://127.0.0.1:3000; this run is in its Runs tab)")
-    click.echo(f"Query the lake:  lake sql \"select * from mart_carrier_ontime_monthly limit 5\"")
+    click.echo("Dagster UI:      make dev   (then http://127.0.0.1:3000; this run is in its Runs tab)")
+    click.echo("Query the lake:  lake sql \"select * from mart_carrier_ontime_monthly limit 5\"")
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":

@@ -21,7 +21,8 @@ import pytest
 from moto import mock_aws
 
 from lake_platform.adapters.catalog import LocalCatalog, version_key
-from lake_platform.adapters.sagemaker import LocalScriptMode, SageMakerTraining, TrainingFailed, TrainingResult
+from lake_platform.adapters.sagemaker import LocalScriptMode, TrainingFailed, TrainingResult
+from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.ml import predictions, registry, train
 from lake_platform.ml.assets import delay_model, delay_predictions
