@@ -57,7 +57,10 @@ def run() -> None:
         raise click.ClickException(f"no source systems under {current.lake_root}: run `lake seed` first")
     started = time.monotonic()
     result = defs.resolve_job_def("materialize_everything").execute_in_process(
-        instance=_instance(), raise_on_error=False
+        instance=_instance(),
+        raise_on_error=False,
+        # Step events at DEBUG drown the summary; every event is still in the instance for the UI.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     elapsed = time.monotonic() - started
     print_summary(result, current, elapsed)

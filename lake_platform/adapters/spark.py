@@ -65,10 +65,13 @@ class LocalSparkJobs(SparkJobs):
 
     def spark_session(self):
         os.environ["JAVA_HOME"] = self.java_home or default_java_home()
+        # Local Spark binds to loopback: the machine's other interfaces are not needed (and Spark warns
+        # when the hostname resolves to a loopback address).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Imported here: loading the code location must not import pyspark (DESIGN.md principle 6).
         from dagster_pyspark import LazyPySparkResource
 
-        return LazyPySparkResource(
+        session = LazyPySparkResource(
             spark_config={
                 "spark.master": self.master,
                 "spark.app.name": "lake_platform",
@@ -78,8 +81,11 @@ class LocalSparkJobs(SparkJobs):
                 "spark.sql.session.timeZone": "UTC",
                 "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                 "spark.sql.sources.partitionOverwriteMode": "dynamic",
+                "spark.ui.showConsoleProgress": "false",
             }
         ).spark_session
+        session.sparkContext.setLogLevel("ERROR")
+        return session
 
     def run(self, context, job, params):
         context.log.info(f"running Spark job {job} locally ({self.master})")
