@@ -6,23 +6,50 @@ import click
 
 from lake_platform.settings import Settings
 
+COUNT_KEYS = ("dagster/row_count", "items_in_table", "objects_current", "objects_in_landing")
+WHERE_KEYS = ("location", "table", "landing_location", "manifest", "model_uri")
+
 
 def _value(entry):
     return getattr(entry, "value", entry)
 
 
-def print_summary(result, current: Settings, elapsed: float) -> None:
+def _warehouse_rows(current: Settings, models: list[str]) -> dict[str, int]:
+    """Row counts of the local warehouse's models (dbt reports none); empty on AWS."""
+    path = current.lake_root / "warehouse" / "lake.duckdb"
+    if current.deployment != "local" or not path.exists():
+        return {}
+    import duckdb
 
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {m: con.execute(f'select count(*) from main."{m}"').fetchall()[0][0] for m in models}
+
+
+def _rows(result, current: Settings) -> list[tuple[str, object, str]]:
     rows = []
     for event in result.all_events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
         mat = event.event_specific_data.materialization
-        meta = mat.metadata
-        count = next((_value(meta[k]) for k in ("dagster/row_count", "objects_current", "objects_in_landing",
-                                                 "items_written", "rows") if k in meta), "")
-        where = next((_value(meta[k]) for k in ("location", "landing_location", "manifest") if k in meta), "")
+        meta = {k: _value(v) for k, v in mat.metadata.items()}
+        count = next((meta[k] for k in COUNT_KEYS if k in meta), "")
+        where = next((str(meta[k]) for k in WHERE_KEYS if k in meta), "")
+        if "roc_auc" in meta:
+            where = f"ROC AUC {meta['roc_auc']:.3f} vs baseline {meta['baseline_roc_auc']:.3f}; {where}"
         rows.append((mat.asset_key.to_user_string(), count, where))
+    counts = _warehouse_rows(current, [k.removeprefix("warehouse/") for k, _, _ in rows if k.startswith("warehouse/")])
+    path = current.lake_root / "warehouse" / "lake.duckdb"
+    out = []
+    for key, count, where in rows:
+        model = key.removeprefix("warehouse/")
+        if model != key and model in counts:
+            count, where = counts[model], f"{path} main.{model}"
+        out.append((key, count, where))
+    return out
+
+
+def print_summary(result, current: Settings, elapsed: float) -> None:
+    rows = _rows(result, current)
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [c for c in checks if not c.passed]
     width = max((len(r[0]) for r in rows), default=10)
@@ -40,7 +67,7 @@ def print_summary(result, current: Settings, elapsed: float) -> None:
         click.echo(f"  failed check: {check.asset_key.to_user_string()} / {check.check_name}")
     click.echo(f"\nThe lake:        {current.lake_root}")
     click.echo("Dagster UI:      make dev   (then http://127.0.0.1:3000; this run is in its Runs tab)")
-    click.echo("Query the lake:  lake sql \"select * from mart_carrier_ontime_monthly limit 5\"")
+    click.echo('Query the lake:  .venv/bin/lake sql "select * from mart_carrier_ontime_monthly limit 5"')
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":

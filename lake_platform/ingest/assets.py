@@ -61,6 +61,7 @@ def landing_reference(context: dg.AssetExecutionContext, store: ObjectStore):
             asset_key=key,
             metadata={
                 "objects_in_landing": len(objects),
+                "landing_location": dg.MetadataValue.path(store.uri(PARTNER_PREFIX)),
                 "bytes": sum(o.size for o in objects),
                 "latest_upload": max(o.last_modified for o in objects).isoformat(),
                 "files": dg.MetadataValue.md("\n".join(f"- `{o.key}` ({o.size:,} B)" for o in objects)),
