@@ -28,8 +28,17 @@ def main() -> None:
     """lake_platform: a serverless AWS data lake as one Dagster asset graph."""
 
 
+def _months(text: str) -> list[int] | None:
+    """`1,2,3`, `1-3` or `1-3,6`: the months of 2013 to seed; empty for all twelve."""
+    months = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        months += range(int(first), int(last or first) + 1)
+    return months or None
+
+
 @main.command()
-@click.option("--months", default="", help="Comma-separated months of 2013 to load (default: all 12).")
+@click.option("--months", default="", help="Months of 2013 to load, e.g. `1,2` or `1-3` (default: all 12).")
 @click.option("--reset", is_flag=True, help="Delete the whole local lake first.")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the source systems are already seeded.")
 def seed(months: str, reset: bool, if_missing: bool) -> None:
@@ -42,8 +51,21 @@ def seed(months: str, reset: bool, if_missing: bool) -> None:
     if if_missing and (lake_root / "sources").exists():
         click.echo(f"source systems already seeded under {lake_root} (`lake seed` reseeds them)")
         return
-    chosen = [int(m) for m in months.split(",") if m.strip()] or None
-    run_seed(lake_root, chosen, log=click.echo)
+    run_seed(lake_root, _months(months), log=click.echo)
+
+
+@main.command()
+@click.option("--days", default=1, show_default=True, type=click.IntRange(min=1), help="Days to simulate.")
+@click.option("--seed", "random_seed", default=13, show_default=True, help="Same seed, same history.")
+def simulate(days: int, random_seed: int) -> None:
+    """Advance the source systems day by day: flights booked, revised, cancelled; weather revisions."""
+    from lake_platform.sources.seed import OPERATIONS_DB
+    from lake_platform.sources.simulate import simulate as run_simulation
+
+    lake_root = settings.current().lake_root
+    if not (lake_root / OPERATIONS_DB).exists():
+        raise click.ClickException(f"no source systems under {lake_root}: run `lake seed` first")
+    run_simulation(lake_root, days, seed=random_seed, log=click.echo)
 
 
 @main.command()
