@@ -1,8 +1,22 @@
-"""Glue cleaning job: raw objects of one dataset -> typed, de-duplicated Parquet + quarantine.
+"""Glue cleaning job: raw objects of one dataset -> typed, merged Parquet + quarantine.
 
-Runs unchanged on AWS Glue (launched through Dagster Pipes) and on local Spark. Every input record ends
-in exactly one place: the clean output, the quarantine (with the file and the rules it broke), or the
-duplicates dropped in favour of a later version of the same key; `run` returns that accounting.
+Runs unchanged on AWS Glue (launched through Dagster Pipes) and on local Spark. Nothing is lost:
+
+Files. Each input file is checked whole first (clean_files.py): an empty file, one that is not the declared
+format, not UTF-8, truncated, compressed junk, lacking a declared column, or with a declared column none of
+whose values fits the declared type (a retyped column), is rejected whole and listed in `quarantined_files`
+with the reason; its raw copy stays in the raw zone. Its records are not counted below. The other files go on:
+  input_files = files_read + len(quarantined_files)
+
+Records of the files read. Every record ends in exactly one place:
+  rows_in = rows_clean + rows_quarantined + duplicates_dropped
+where rows_quarantined are records that broke the contract (written to the quarantine with the file, the CSV
+line number, the rules broken and the record as delivered), and duplicates_dropped are the valid records
+that are not the final state of their key: versions superseded by a later one (by the contract's `order_by`,
+DMS's commit timestamp), the DMS delete markers (`Op` = D) themselves, and the versions a delete removed.
+`deletes_applied` counts keys removed by a delete; `deletes_for_unknown_keys` counts deletes for a key with
+no earlier insert/update in the batch (not an error). `columns_added` lists input columns the contract does
+not declare; they are ignored.
 
 params:
   contract     the dataset's contract (lake_platform/contracts/<name>.yml) as a dict
@@ -13,7 +27,11 @@ params:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from clean_merge import is_delete, is_final, merge_counts, rank_versions
+from clean_read import META, OP, control_columns, read_inputs
 
 SPARK_TYPES = {
     "string": "string",
@@ -24,111 +42,120 @@ SPARK_TYPES = {
     "date": "date",
     "timestamp": "timestamp",
 }
+MALFORMED = "malformed CSV line: its fields do not match the header"
 
 
-def read_raw(spark, contract: dict, inputs: list[str]):
-    """All inputs as strings (plus the source file), so parsing failures are caught per record."""
+def typed_column(column: dict):
+    """(the typed value, the type and nullability violations) of one declared column of strings."""
     from pyspark.sql import functions as F
 
-    fmt = contract["source"]["format"]
-    if fmt == "csv":
-        df = spark.read.option("header", True).option("inferSchema", False).csv(inputs)
-    elif fmt == "parquet":
-        df = spark.read.parquet(*inputs)
-    else:
-        raise ValueError(f"contract {contract['name']}: unsupported source format {fmt!r}")
-    return df.withColumn("_source_file", F.input_file_name())
+    name, kind = column["name"], SPARK_TYPES[column["type"]]
+    value = F.col(f"`{name}`")
+    if kind != "string":
+        value = F.trim(value)
+        value = F.when(value.isin("", "NA"), None).otherwise(value)
+    cast = value.cast(kind)
+    checks = [F.when(value.isNotNull() & cast.isNull(), F.lit(f"{name}: not a valid {kind}"))]
+    if not column.get("nullable", True):
+        checks.append(F.when(cast.isNull(), F.lit(f"{name}: required value is missing")))
+    return cast.alias(name), checks
 
 
 def typed_with_violations(df, contract: dict):
-    """Cast every contract column to its type; collect the broken rules of each record in `_violations`."""
+    """Type every declared column; collect the broken rules of each record in `_violations`.
+
+    A delete marker (Op = D) carries only its key for sure, so only the key's columns are checked on it.
+    """
     from pyspark.sql import functions as F
 
-    present = set(df.columns)
-    missing = [c["name"] for c in contract["columns"] if c["name"] not in present]
-    if missing:
-        raise ValueError(
-            f"contract {contract['name']}: input lacks declared column(s) {', '.join(missing)}"
-        )
-    checks = []
-    typed = []
+    keys = set(contract["primary_key"])
+    none = F.lit(None).cast("string")
+    typed, key_checks, other_checks = [], [none], [none]
     for column in contract["columns"]:
-        name, kind = column["name"], SPARK_TYPES[column["type"]]
-        raw = F.col(f"`{name}`")
-        value = F.trim(raw.cast("string")) if kind != "string" else raw
-        value = F.when(value.isin("", "NA"), None).otherwise(value) if kind != "string" else value
-        cast = value.cast(kind)
-        typed.append(cast.alias(name))
-        checks.append(F.when(value.isNotNull() & cast.isNull(), F.lit(f"{name}: not a valid {kind}")))
-        if not column.get("nullable", True):
-            checks.append(F.when(cast.isNull(), F.lit(f"{name}: required value is missing")))
-    extra = [c for c in df.columns if c not in {col["name"] for col in contract["columns"]}]
-    # Type violations are computed from the raw strings, in the same projection that types them.
-    type_violations = F.filter(F.array(*checks), lambda x: x.isNotNull()).alias("_type_violations")
-    out = df.select(*typed, *[F.col(f"`{c}`") for c in extra], type_violations)
-    rules = [
-        F.when(~F.coalesce(F.expr(c["check"]), F.lit(True)), F.lit(f"{c['name']}: violates {c['check']}"))
-        for c in contract["columns"]
-        if "check" in c
-    ]
+        cast, checks = typed_column(column)
+        typed.append(cast)
+        (key_checks if column["name"] in keys else other_checks).extend(checks)
+    key_checks.append(F.when(~F.coalesce(F.col(OP), F.lit("I")).isin("I", "U", "D"), F.lit(f"{OP}: not one of I, U, D")))
+    out = df.select(
+        *typed, *[F.col(f"`{c}`") for c in control_columns(contract)], *META,
+        F.array(*key_checks).alias("_key_v"), F.array(*other_checks).alias("_other_v"),
+    )
     # Rule checks run on the typed values; a failed cast already has its own violation.
-    rule_violations = F.filter(F.array(*rules), lambda x: x.isNotNull())
-    out = out.withColumn("_violations", F.concat(F.col("_type_violations"), rule_violations))
-    return out.drop("_type_violations")
+    rules = {True: [none], False: [none]}
+    for c in contract["columns"]:
+        if "check" in c:
+            rule = F.when(~F.coalesce(F.expr(c["check"]), F.lit(True)), F.lit(f"{c['name']}: violates {c['check']}"))
+            rules[c["name"] in keys].append(rule)
+    on_key = F.concat("_key_v", F.array(*rules[True]))
+    on_rest = F.when(is_delete(), F.array(none)).otherwise(F.concat("_other_v", F.array(*rules[False])))
+    violations = F.when(F.col("_malformed"), F.array(F.lit(MALFORMED))).otherwise(
+        F.filter(F.concat(on_key, on_rest), lambda x: x.isNotNull())
+    )
+    return out.withColumn("_violations", violations).drop("_key_v", "_other_v")
 
 
-def deduplicate(df, contract: dict):
-    """Keep one record per primary key: the latest by the contract's order column, else the last file."""
-    from pyspark.sql import Window
+def retyped_files(checked, contract: dict) -> tuple[list[dict], dict[str, int]]:
+    """Files with a declared column none of whose values fits its type, and the record count of each file."""
     from pyspark.sql import functions as F
 
-    order = contract.get("order_by")
-    ordering = [F.col(order).desc_nulls_last()] if order and order in df.columns else []
-    ordering.append(F.col("_source_file").desc())
-    window = Window.partitionBy(*contract["primary_key"]).orderBy(*ordering)
-    return df.withColumn("_rank", F.row_number().over(window))
+    typed = [(c["name"], SPARK_TYPES[c["type"]]) for c in contract["columns"] if c["type"] != "string"]
+    aggs = [F.count(F.lit(1)).alias("_rows")]
+    for i, (name, kind) in enumerate(typed):
+        failed = ~F.col("_malformed") & F.array_contains("_violations", f"{name}: not a valid {kind}")
+        aggs += [F.count(F.when(failed, 1)).alias(f"bad{i}"), F.count(f"`{name}`").alias(f"good{i}")]
+    rejected, rows = [], {}
+    for stat in checked.groupBy("_source_file").agg(*aggs).collect():
+        rows[stat["_source_file"]] = stat["_rows"]
+        retyped = [f"{n} ({k})" for i, (n, k) in enumerate(typed) if stat[f"bad{i}"] and not stat[f"good{i}"]]
+        if retyped:
+            reason = f"no value of column(s) {', '.join(retyped)} fits the declared type: retyped upstream?"
+            rejected.append({"file": stat["_source_file"], "reason": reason})
+    return rejected, rows
 
 
 def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     contract = params["contract"]
-    raw = read_raw(spark, contract, params["inputs"])
-    checked = typed_with_violations(raw, contract).cache()
-    rows_in = checked.count()
+    frame, rejected, extras = read_inputs(spark, contract, params["inputs"])
+    checked = typed_with_violations(frame, contract).cache()
+    retyped, rows_per_file = retyped_files(checked, contract)
+    rejected += retyped
+    dropped = [r["file"] for r in retyped]
+    kept = checked.filter(~F.col("_source_file").isin(dropped)) if dropped else checked
+    for r in rejected:  # in the Glue driver log too, not only in the metadata
+        print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
 
-    bad = checked.filter(F.size("_violations") > 0)
-    quarantine = bad.select(
-        F.col("_source_file").alias("source_file"),
-        F.array_join("_violations", "; ").alias("reason"),
-        F.to_json(F.struct(*[F.col(c["name"]).cast("string") for c in contract["columns"]])).alias("record"),
-    )
+    quarantine = kept.filter(F.size("_violations") > 0).select(
+        "_source_file", "line", F.array_join("_violations", "; ").alias("reason"), F.col("_record").alias("record")
+    ).withColumnRenamed("_source_file", "source_file")
     quarantine.write.mode("overwrite").parquet(params["quarantine"])
-    quarantined = spark.read.parquet(params["quarantine"]).count()
+    written_quarantine = spark.read.parquet(params["quarantine"])
 
-    ranked = deduplicate(checked.filter(F.size("_violations") == 0), contract)
-    clean = ranked.filter("_rank = 1").select(
+    ranked = rank_versions(kept.filter(F.size("_violations") == 0), contract).cache()
+    clean = ranked.filter(is_final()).select(
         *[F.col(c["name"]) for c in contract["columns"]],
         *[F.expr(d["expr"]).cast(SPARK_TYPES[d["type"]]).alias(d["name"]) for d in contract.get("derived", [])],
     )
     clean.write.mode("overwrite").parquet(params["output"])
     written = spark.read.parquet(params["output"])
-    rows_clean = written.count()
-    duplicates = ranked.filter("_rank > 1").count()
-    reasons = {
-        r["reason"]: r["count"]
-        for r in spark.read.parquet(params["quarantine"]).groupBy("reason").count().limit(20).collect()
-    }
-    checked.unpersist()
-    return {
-        "rows_in": rows_in,
-        "rows_clean": rows_clean,
-        "rows_quarantined": quarantined,
-        "duplicates_dropped": duplicates,
+    counts = merge_counts(ranked)
+    reasons = {r["reason"]: r["count"] for r in written_quarantine.groupBy("reason").count().limit(20).collect()}
+    meta = {
+        "rows_in": sum(n for f, n in rows_per_file.items() if f not in dropped),
+        "rows_clean": written.count(),
+        "rows_quarantined": written_quarantine.count(),
+        **counts,
         "quarantine_reasons": reasons,
         "input_files": len(params["inputs"]),
+        "files_read": len([f for f in extras if f not in dropped]),
+        "quarantined_files": rejected,
+        "columns_added": sorted({c for f, cols in extras.items() if f not in dropped for c in cols}),
         "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
     }
+    ranked.unpersist()
+    checked.unpersist()
+    return meta
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from lake_platform import contracts
 from lake_platform.adapters.spark import load_job
@@ -81,6 +80,33 @@ def test_duplicate_keys_keep_the_latest_version_by_commit_time(spark, tmp_path):
     assert meta["duplicates_dropped"] == 1
 
 
-def test_input_lacking_a_declared_column_fails_naming_the_column(spark, tmp_path):
-    with pytest.raises(Exception, match="lacks declared column.*name"):
-        run_clean(spark, tmp_path, AIRLINES, {"a.csv": "carrier\nAA\n"})
+def test_a_file_lacking_a_declared_column_is_quarantined_whole_naming_the_column_and_the_good_files_go_on(
+    spark, tmp_path
+):
+    meta, clean, quarantine = run_clean(
+        spark, tmp_path, AIRLINES, {"good.csv": "carrier,name\nAA,American\n", "short.csv": "carrier\nUA\n"}
+    )
+    assert clean == {("AA", "American")}
+    assert [(f["file"].rsplit("/", 1)[-1], f["reason"]) for f in meta["quarantined_files"]] == [
+        ("short.csv", "lacks declared column(s) name")
+    ]
+    assert (meta["rows_in"], meta["input_files"], meta["files_read"]) == (1, 2, 1)
+
+
+def test_the_accounting_check_fails_when_a_record_or_a_file_is_unaccounted_for():
+    from lake_platform.clean.assets import accounting
+
+    meta = {"rows_in": 10, "rows_clean": 6, "rows_quarantined": 1, "duplicates_dropped": 3,
+            "input_files": 3, "files_read": 2, "quarantined_files": [{"file": "f", "reason": "empty file (0 bytes)"}]}
+    assert accounting(meta).passed
+    assert not accounting({**meta, "duplicates_dropped": 2}).passed
+    assert not accounting({**meta, "quarantined_files": []}).passed
+
+
+def test_an_order_by_column_that_is_declared_orders_the_versions_and_stays_in_the_table(spark, tmp_path):
+    contract = {**AIRLINES, "order_by": "updated",
+                "columns": AIRLINES["columns"] + [{"name": "updated", "type": "timestamp"}]}
+    text = "carrier,name,updated\nAA,American Airlines,2013-02-01 00:00:00\nAA,American,2013-01-01 00:00:00\n"
+    meta, clean, _ = run_clean(spark, tmp_path, contract, {"a.csv": text})
+    assert [row[:2] for row in clean] == [("AA", "American Airlines")]
+    assert meta["duplicates_dropped"] == 1

@@ -8,18 +8,27 @@ from lake_platform.adapters.spark import SparkJobs
 from lake_platform.adapters.storage import ObjectStore
 from lake_platform.raw.copy import read_manifest
 
-QUARANTINE_SCHEMA = [("source_file", "string"), ("reason", "string"), ("record", "string")]
+QUARANTINE_SCHEMA = [("source_file", "string"), ("line", "bigint"), ("reason", "string"), ("record", "string")]
 ACCOUNTING_CHECK = "all_records_accounted_for"
 SCHEMA_CHECK = "schema_matches_contract"
 
 
 def accounting(meta: dict) -> dg.AssetCheckResult:
-    """Nothing lost: every input record is clean, quarantined, or a superseded duplicate of a key."""
+    """Nothing lost: every input file is read or quarantined whole, and every record of the files read is
+    clean, quarantined, or dropped as a superseded version of its key (CDC deletes included)."""
     out = meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
+    files_out = meta["files_read"] + len(meta["quarantined_files"])
     return dg.AssetCheckResult(
         check_name=ACCOUNTING_CHECK,
-        passed=meta["rows_in"] == out,
-        metadata={"rows_in": meta["rows_in"], "rows_out": out, "difference": meta["rows_in"] - out},
+        passed=meta["rows_in"] == out and meta["input_files"] == files_out,
+        metadata={
+            "rows_in": meta["rows_in"],
+            "rows_out": out,
+            "difference": meta["rows_in"] - out,
+            "input_files": meta["input_files"],
+            "files_read": meta["files_read"],
+            "files_quarantined": len(meta["quarantined_files"]),
+        },
     )
 
 
@@ -46,7 +55,7 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
         metadata={"primary_key": ", ".join(contract["primary_key"])},
         check_specs=[
             dg.AssetCheckSpec(ACCOUNTING_CHECK, asset=key, blocking=True,
-                              description="rows in = clean + quarantined + duplicates dropped"),
+                              description="rows in = clean + quarantined + duplicates dropped; files = read + quarantined"),
             dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
                               description="the published table has exactly the contract's columns and types"),
         ],
@@ -66,8 +75,14 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "quarantine": store.uri(version_key("quarantine", name, version)),
             },
         )
-        checks = [accounting(meta), schema_check(contract, meta["schema"])]
         catalog.publish("quarantine", name, version, QUARANTINE_SCHEMA, f"records of {name} that broke its contract")
+        if meta["input_files"] and not meta["files_read"]:
+            # Publishing would replace the current table with an empty one; keep it and say why instead.
+            raise dg.Failure(
+                f"clean/{name}: every input file was quarantined whole; the published table is unchanged",
+                metadata={"quarantined_files": dg.MetadataValue.json(meta["quarantined_files"])},
+            )
+        checks = [accounting(meta), schema_check(contract, meta["schema"])]
         if all(c.passed for c in checks):
             info = catalog.publish("clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"])
             location = info.location
@@ -80,6 +95,10 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "rows_quarantined": meta["rows_quarantined"],
                 "duplicates_dropped": meta["duplicates_dropped"],
                 "quarantine_reasons": dg.MetadataValue.json(meta["quarantine_reasons"]),
+                "quarantined_files": dg.MetadataValue.json(meta["quarantined_files"]),
+                "columns_added": dg.MetadataValue.json(meta["columns_added"]),
+                "deletes_applied": meta["deletes_applied"],
+                "deletes_for_unknown_keys": meta["deletes_for_unknown_keys"],
                 "version": version,
                 "location": location,
                 "dagster/column_schema": dg.TableSchema(

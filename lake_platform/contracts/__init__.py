@@ -42,6 +42,8 @@ def validate(contract: dict, origin: str) -> None:
                 f"{origin}: column {column.get('name')!r} has type {column.get('type')!r}; "
                 f"allowed: {', '.join(sorted(TYPES))}"
             )
+    if "Op" in columns:
+        raise ContractError(f"{origin}: column name 'Op' is reserved for DMS's change operation (I/U/D)")
     for key in contract["primary_key"]:
         if key not in columns:
             raise ContractError(f"{origin}: primary key column {key!r} is not declared in columns")
