@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from lake_platform import contracts
 from lake_platform.adapters.ingest import DataExchange, DmsReplication, LandingReport
 from lake_platform.adapters.storage import ObjectStore
 
-PARTNER_PREFIX = "landing/sftp/faa/"
-REFERENCE_DATASETS = ("planes", "airports", "airlines")
+# Every dataset whose contract says it arrives over SFTP: declaring a contract is enough to onboard one.
+SFTP_DATASETS = [n for n in contracts.names() if contracts.load(n)["source"]["service"] == "sftp"]
 
 
 def landing_metadata(report: LandingReport, store: ObjectStore, prefix: str) -> dict:
@@ -41,9 +42,9 @@ def landing_weather(context: dg.AssetExecutionContext, data_exchange: DataExchan
             key=["landing", name],
             group_name="ingest",
             kinds={"sftp", "s3"},
-            description=f"The partner's `{name}` CSV files, uploaded over SFTP (AWS Transfer Family) into landing.",
+            description=f"The partner's `{name}` files, uploaded over SFTP (AWS Transfer Family) into landing.",
         )
-        for name in REFERENCE_DATASETS
+        for name in SFTP_DATASETS
     ],
     can_subset=True,
 )
@@ -51,17 +52,18 @@ def landing_reference(context: dg.AssetExecutionContext, store: ObjectStore):
     """Transfer Family writes uploads straight into landing; this records what the partner has delivered."""
     for key in context.selected_asset_keys:
         name = key.path[-1]
-        objects = store.list(PARTNER_PREFIX + name)
+        prefix = contracts.load(name)["source"]["landing_prefix"]
+        objects = store.list(prefix)
         if not objects:
             raise dg.Failure(
-                f"the partner has not delivered {name!r}: no object under {store.uri(PARTNER_PREFIX + name)}*"
-                " (locally, `lake seed` plays the partner and uploads it)"
+                f"the partner has not delivered {name!r}: no object under {store.uri(prefix)}*"
+                " (locally, `lake seed` plays the partner for the reference data)"
             )
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
                 "objects_in_landing": len(objects),
-                "landing_location": dg.MetadataValue.path(store.uri(PARTNER_PREFIX)),
+                "landing_location": dg.MetadataValue.path(store.uri(prefix)),
                 "bytes": sum(o.size for o in objects),
                 "latest_upload": max(o.last_modified for o in objects).isoformat(),
                 "files": dg.MetadataValue.md("\n".join(f"- `{o.key}` ({o.size:,} B)" for o in objects)),
