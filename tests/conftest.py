@@ -25,3 +25,18 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def aws(monkeypatch, request):
+    """moto for every AWS service, in the test module's REGION with its BUCKET created; yields the
+    default boto3 session's event hooks, so a test can stand in for a service moto does not run."""
+    import boto3
+    from moto import mock_aws
+
+    region, bucket = request.module.REGION, request.module.BUCKET
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    with mock_aws():
+        boto3.setup_default_session(region_name=region)  # clients made from now on carry the hooks
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        yield boto3.DEFAULT_SESSION.events

@@ -12,7 +12,6 @@ import dagster as dg
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dms.models import dms_backends
 
@@ -47,15 +46,6 @@ FLIGHTS_STATS = {
     "Deletes": 1,
     "TableState": "Table completed",
 }
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        boto3.setup_default_session(region_name=REGION)  # clients made from now on carry our hooks
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield boto3.DEFAULT_SESSION.events
 
 
 @pytest.fixture

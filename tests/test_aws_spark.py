@@ -20,7 +20,6 @@ import dagster as dg
 import pytest
 from botocore.awsrequest import AWSResponse
 from dagster_pipes import PipesContext
-from moto import mock_aws
 
 from lake_platform.adapters.spark import SparkJobs
 from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs, ShippedCode
@@ -46,15 +45,6 @@ if __name__ == "__main__":
 def fresh_pipes_context(monkeypatch):
     # open_dagster_pipes keeps one context per process, as a job process needs; tests run several.
     monkeypatch.setattr(PipesContext, "_instance", None)
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        boto3.setup_default_session(region_name=REGION)  # clients made from now on carry our hooks
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield boto3.DEFAULT_SESSION.events
 
 
 @pytest.fixture
