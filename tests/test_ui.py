@@ -78,12 +78,15 @@ def test_materialize_all_in_the_ui_builds_every_asset(dagster_dev):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        # The first visit opens a "Join the Dagster community" dialog at an unpredictable moment; whenever
+        # it covers the page, Playwright dismisses it before the next action.
+        page.add_locator_handler(
+            page.get_by_text("Join the Dagster community"),
+            lambda: page.get_by_role("button", name="Skip").click(),
+        )
         page.goto(f"{url}/asset-groups", wait_until="networkidle")
         materialize = page.get_by_role("button", name="Materialize all").first
         materialize.wait_for(timeout=60_000)
-        skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog, if shown
-        if skip.count():
-            skip.first.click()
         materialize.click()
         page.get_by_text("Launched run").wait_for(timeout=60_000)
         browser.close()
