@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from lake_platform.adapters.storage import ObjectStore
+from lake_platform.adapters.storage import ObjectStore, replace_atomically
 
 
 @dataclass(frozen=True)
@@ -109,20 +108,13 @@ class LocalCatalog(Catalog):
         link = Path(self.store.uri(zone)) / table
         if link.exists() and not link.is_symlink():
             raise RuntimeError(f"{link} is a real directory; the local catalog expects a symlink there")
-        _replace_atomically(link, lambda tmp: os.symlink(os.path.relpath(target, link.parent), tmp))
+        replace_atomically(link, lambda tmp: os.symlink(os.path.relpath(target, link.parent), tmp))
         info = TableInfo(self.database(zone), table, str(link), list(columns), version, description)
         doc = self._doc(zone, table)
-        doc.parent.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(doc, lambda tmp: tmp.write_text(json.dumps(asdict(info), indent=2)))
+        replace_atomically(doc, lambda tmp: tmp.write_text(json.dumps(asdict(info), indent=2)))
         _prune_versions(self.store, zone, table, {version, previous.version if previous else version})
         return info
 
-
-def _replace_atomically(path: Path, make) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    make(tmp)
-    os.replace(tmp, path)
 
 
 class GlueCatalog(Catalog):

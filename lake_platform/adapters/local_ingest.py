@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from lake_platform.adapters.ingest import DataExchange, DmsReplication, LandingReport
-from lake_platform.adapters.storage import ObjectStore
+from lake_platform.adapters.storage import ObjectStore, replace_atomically
 from lake_platform.sources.capture import CHANGE_TABLE
 
 
@@ -48,11 +48,7 @@ class LocalDms(DmsReplication):
         return json.loads(path.read_text()) if path.exists() else {"tables": {}}
 
     def _save(self, state: dict) -> None:
-        path = Path(self.state_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(path)
+        replace_atomically(Path(self.state_path), lambda tmp: tmp.write_text(json.dumps(state, indent=2)))
 
     def _prefix(self, table: str) -> str:
         return f"landing/dms/{self.schema_name}/{table}/"

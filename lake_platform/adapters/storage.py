@@ -58,6 +58,18 @@ class ObjectStore(dg.ConfigurableResource):
         return any(o.key == key for o in self.list(key))
 
 
+def replace_atomically(path: Path, write) -> None:
+    """Create `path`'s new content (file or symlink) under a temporary name with `write(tmp)`, then rename
+    it into place in one step: readers see the old content or the new, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -113,14 +125,7 @@ class LocalObjectStore(ObjectStore):
         return self._path(key).read_bytes()
 
     def _atomic_write(self, key: str, write) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".tmp-{uuid.uuid4().hex}-{target.name}")
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_atomically(self._path(key), write)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._atomic_write(key, lambda tmp: tmp.write_bytes(data))
