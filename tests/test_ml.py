@@ -335,3 +335,13 @@ def test_failed_sagemaker_job_raises_with_its_failure_reason(aws):
     with pytest.raises(TrainingFailed, match="job-2 ended Failed: AlgorithmError: ExecuteUserScriptError"):
         sagemaker._wait(dg.build_asset_context(), describe, "Training")
     assert next(statuses, "polled to the end") == "polled to the end"
+
+
+def test_the_asset_config_defaults_match_the_training_script_defaults():
+    """Regression guard: the defaults live twice (train.py runs without Dagster, and importing it would
+    load scikit-learn with the code location), so a change to one must be made to the other."""
+    from lake_platform.ml import train
+    from lake_platform.ml.assets import DelayModelConfig
+
+    script_defaults = {name: default for name, (_, default, _) in train.HYPERPARAMETERS.items()}
+    assert DelayModelConfig().hyperparameters() == script_defaults
