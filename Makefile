@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path 'dbt_project/target/*' 2>/dev/null)
 
-.PHONY: install prepare seed run dev test test-fast clean
+.PHONY: install prepare seed sftp run dev test test-fast clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 seed: install
 	$(BIN)/lake seed
+
+# The partners' SFTP server on loopback, in the foreground (Ctrl-C stops it). A partner logs in once
+# registered: `lake sftp add-partner NAME` (generates a key) or `... --public-key FILE`.
+SFTP_PORT ?= 2222
+sftp: install
+	$(BIN)/lake sftp serve --port $(SFTP_PORT)
 
 # Seeds the local source systems (first time only), then materializes every asset and prints a summary.
 run: prepare $(DAGSTER_HOME)/dagster.yaml

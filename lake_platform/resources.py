@@ -12,7 +12,10 @@ from pathlib import Path
 import dagster as dg
 
 from lake_platform.adapters.aws_ingest import AwsDataExchange, AwsDms
-from lake_platform.adapters.catalog import GlueCatalog, LocalCatalog
+from lake_platform.adapters.catalog import LocalCatalog
+from lake_platform.adapters.catalog_glue import GlueCatalog
+from lake_platform.adapters.datasync import LocalDataSync
+from lake_platform.adapters.datasync_aws import AwsDataSync
 from lake_platform.adapters.local_ingest import LocalDataExchange, LocalDms
 from lake_platform.adapters.sagemaker import LocalScriptMode
 from lake_platform.adapters.sagemaker_aws import SageMakerTraining
@@ -21,6 +24,7 @@ from lake_platform.adapters.spark import LocalSparkJobs
 from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.sources.seed import DATA_EXCHANGE_DIR, OPERATIONS_DB
+from lake_platform.sources.share import SHARE_DIR
 from lake_platform.warehouse import warehouse_resources
 
 
@@ -35,6 +39,10 @@ def local_resources(lake_root: Path) -> dict:
             state_path=str(lake_root / "sources" / "dms_task_state.json"),
         ),
         "data_exchange": LocalDataExchange(provider_dir=str(lake_root / DATA_EXCHANGE_DIR)),
+        "datasync": LocalDataSync(
+            share_dir=str(lake_root / SHARE_DIR),
+            state_path=str(lake_root / "sources" / "datasync_task_state.json"),
+        ),
         "glue": spark,
         "emr": spark,
         **warehouse_resources("local", lake_root),
@@ -52,6 +60,7 @@ def aws_resources(lake_root: Path) -> dict:
         "catalog": GlueCatalog(store=store, region_name=region),
         "dms": AwsDms(replication_task_arn=dg.EnvVar("LAKE_DMS_TASK_ARN"), region_name=region),
         "data_exchange": AwsDataExchange(data_set_id=dg.EnvVar("LAKE_WEATHER_DATA_SET_ID"), region_name=region),
+        "datasync": AwsDataSync(task_arn=dg.EnvVar("LAKE_DATASYNC_TASK_ARN"), region_name=region),
         "glue": GlueJobs(bucket=bucket, role_arn=dg.EnvVar("LAKE_GLUE_ROLE_ARN"), region_name=region),
         "emr": EmrServerlessJobs(
             bucket=bucket,

@@ -2,8 +2,10 @@
 
 `LAKE_ENV` picks the deployment (`local`, the default, or `aws`); `LAKE_ROOT` moves the local lake
 (default: `.lake/` in the project);
-`DAGSTER_HOME` holds the Dagster instance (default: `.dagster_home/` in the project). Everything else receives these values as arguments, so a test
-can build either deployment without touching the process environment.
+`DAGSTER_HOME` holds the Dagster instance (default: `.dagster_home/` in the project); `LAKE_AUTOMATION`
+(`on` or `off`) sets whether the sensors, the automation sensor and the schedule start running (default: on
+locally, off on AWS; once toggled in the UI, the UI's choice stays). Everything else receives these values
+as arguments, so a test can build either deployment without touching the process environment.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Settings:
     deployment: Deployment
     lake_root: Path
     dagster_home: Path
+    automation: bool = True
 
 
 def current() -> Settings:
@@ -36,4 +39,9 @@ def current() -> Settings:
         )
     lake_root = Path(os.environ.get("LAKE_ROOT") or PROJECT_ROOT / ".lake").resolve()
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").resolve()
-    return Settings(deployment=deployment, lake_root=lake_root, dagster_home=dagster_home)  # type: ignore[arg-type]
+    automation = os.environ.get("LAKE_AUTOMATION", "on" if deployment == "local" else "off").strip().lower()
+    if automation not in ("on", "off"):
+        raise ValueError(f"LAKE_AUTOMATION={automation!r}: expected on or off")
+    return Settings(
+        deployment=deployment, lake_root=lake_root, dagster_home=dagster_home, automation=automation == "on"
+    )  # type: ignore[arg-type]

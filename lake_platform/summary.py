@@ -26,17 +26,25 @@ def _warehouse_rows(current: Settings, models: list[str]) -> dict[str, int]:
 
 
 def _rows(result, current: Settings) -> list[tuple[str, object, str]]:
-    rows = []
+    """One row per asset; a daily-partitioned asset has one materialization per day of the run, alike."""
+    rows: dict[str, tuple[str, object, str]] = {}
+    days: dict[str, int] = {}
     for event in result.all_events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
         mat = event.event_specific_data.materialization
+        key = mat.asset_key.to_user_string()
+        days[key] = days.get(key, 0) + (mat.partition is not None)
+        if key in rows:
+            continue
         meta = {k: _value(v) for k, v in mat.metadata.items()}
         count = next((meta[k] for k in COUNT_KEYS if k in meta), "")
         where = next((str(meta[k]) for k in WHERE_KEYS if k in meta), "")
         if "roc_auc" in meta:
             where = f"ROC AUC {meta['roc_auc']:.3f} vs baseline {meta['baseline_roc_auc']:.3f}; {where}"
-        rows.append((mat.asset_key.to_user_string(), count, where))
+        rows[key] = (key, count, where)
+    rows = {k: (f"{k} ({days[k]} days)" if days[k] else k, c, w) for k, (_, c, w) in rows.items()}.values()
+    rows = list(rows)
     counts = _warehouse_rows(current, [k.removeprefix("warehouse/") for k, _, _ in rows if k.startswith("warehouse/")])
     path = current.lake_root / "warehouse" / "lake.duckdb"
     out = []

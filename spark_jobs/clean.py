@@ -5,7 +5,8 @@ Runs unchanged on AWS Glue (launched through Dagster Pipes) and on local Spark. 
 Files. Each input file is checked whole first (clean_files.py): an empty file, one that is not the declared
 format, not UTF-8, truncated, compressed junk, lacking a declared column, or with a declared column none of
 whose values fits the declared type (a retyped column), is rejected whole and listed in `quarantined_files`
-with the reason; its raw copy stays in the raw zone. Its records are not counted below. The other files go on:
+with the reason and gets one quarantine row (`line` and `record` NULL, reason prefixed `whole file: `); its raw
+copy stays in the raw zone. Its records are not counted below. The other files go on:
   input_files = files_read + len(quarantined_files)
 
 Records of the files read. Every record ends in exactly one place:
@@ -23,6 +24,12 @@ params:
   inputs       list of object URIs to read (local paths or s3:// URIs), all in contract.source.format
   output       location to write the clean version to (a fresh, unpublished folder)
   quarantine   location to write rejected records to (a fresh folder)
+  partition    optional {"column", "first", "last"}: the dataset is daily-partitioned by `column` (a date) and
+               this run is responsible for the days first..last. Only records of those days, plus records
+               whose day cannot be told (bad date parts), are processed and counted; the clean table and the
+               quarantine are written Hive-style, `<column>=<day>/`, undated records under Spark's NULL
+               partition. Every version of a key carries the same day (a flight's date never changes), so the
+               CDC merge of a range is the merge of those keys.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 
 from clean_merge import is_delete, is_final, merge_counts, rank_versions
 from clean_read import META, OP, control_columns, read_inputs
+from lake_tables import read_back, write_table
 
 SPARK_TYPES = {
     "string": "string",
@@ -123,39 +131,64 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     rejected += retyped
     dropped = [r["file"] for r in retyped]
     kept = checked.filter(~F.col("_source_file").isin(dropped)) if dropped else checked
+    part = params.get("partition")
+    if part:
+        kept = in_partition_range(kept, contract, part)
     for r in rejected:  # in the Glue driver log too, not only in the metadata
         print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
 
+    from clean_read import WHOLE_FILE, whole_file_quarantine
+
+    # A file rejected whole gets one row too, so the quarantine lists every rejected input; its records were
+    # never read, so it counts in files_quarantined, not in rows_quarantined (the record accounting).
     quarantine = kept.filter(F.size("_violations") > 0).select(
-        "_source_file", "line", F.array_join("_violations", "; ").alias("reason"), F.col("_record").alias("record")
+        "_source_file", "line", F.array_join("_violations", "; ").alias("reason"), F.col("_record").alias("record"),
+        *([F.col("_partition").alias(part["column"])] if part else []),
     ).withColumnRenamed("_source_file", "source_file")
-    quarantine.write.mode("overwrite").parquet(params["quarantine"])
-    written_quarantine = spark.read.parquet(params["quarantine"])
+    whole_files = whole_file_quarantine(spark, rejected)
+    if part:
+        whole_files = whole_files.withColumn(part["column"], F.lit(None).cast("date"))
+    quarantine = quarantine.unionByName(whole_files)
+    write_table(quarantine, params["quarantine"], part and part["column"])
+    written_quarantine = read_back(spark, params["quarantine"], quarantine)
+    quarantined_records = written_quarantine.filter(~F.col("reason").startswith(WHOLE_FILE))
 
     ranked = rank_versions(kept.filter(F.size("_violations") == 0), contract).cache()
     clean = ranked.filter(is_final()).select(
         *[F.col(c["name"]) for c in contract["columns"]],
         *[F.expr(d["expr"]).cast(SPARK_TYPES[d["type"]]).alias(d["name"]) for d in contract.get("derived", [])],
     )
-    clean.write.mode("overwrite").parquet(params["output"])
-    written = spark.read.parquet(params["output"])
+    write_table(clean, params["output"], part and part["column"])
+    written = read_back(spark, params["output"], clean)
     counts = merge_counts(ranked)
-    reasons = {r["reason"]: r["count"] for r in written_quarantine.groupBy("reason").count().limit(20).collect()}
+    reasons = {r["reason"]: r["count"] for r in quarantined_records.groupBy("reason").count().limit(20).collect()}
     meta = {
-        "rows_in": sum(n for f, n in rows_per_file.items() if f not in dropped),
+        "rows_in": kept.count() if part else sum(n for f, n in rows_per_file.items() if f not in dropped),
         "rows_clean": written.count(),
-        "rows_quarantined": written_quarantine.count(),
+        "rows_quarantined": quarantined_records.count(),
         **counts,
         "quarantine_reasons": reasons,
         "input_files": len(params["inputs"]),
         "files_read": len([f for f in extras if f not in dropped]),
         "quarantined_files": rejected,
+        "files_quarantined": len(rejected),
         "columns_added": sorted({c for f, cols in extras.items() if f not in dropped for c in cols}),
         "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
     }
     ranked.unpersist()
     checked.unpersist()
     return meta
+
+
+def in_partition_range(checked, contract: dict, part: dict):
+    """The records of days first..last, and those whose day cannot be computed (quarantined in every run)."""
+    from pyspark.sql import functions as F
+
+    derived = {d["name"]: d["expr"] for d in contract.get("derived", [])}
+    day = F.expr(derived[part["column"]]) if part["column"] in derived else F.col(part["column"])
+    with_day = checked.withColumn("_partition", day.cast("date"))
+    in_range = F.col("_partition").between(F.lit(part["first"]).cast("date"), F.lit(part["last"]).cast("date"))
+    return with_day.filter(in_range | F.col("_partition").isNull())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ CHUNK = 1 << 20
 MAX_HEADER = 1 << 20  # a "header" longer than this is not one (a 10 MB single line, binary junk)
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
+FOOTER_READ = 1 << 16  # one ranged read holds a typical footer (a DMS change file's is a few KB)
 GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
 
 
@@ -69,20 +70,27 @@ def unreadable_name(uri: str) -> str | None:
     return None
 
 
-def check_parquet(uri: str) -> str | None:
-    """Why the object is not a readable Parquet file, or None."""
+def check_parquet(uri: str) -> tuple[str | None, bytes | None]:
+    """(why the object is not a readable Parquet file, None) or (None, its footer as a data-less Parquet file).
+
+    The footer (the schema and row-group metadata) is returned as magic + footer + length + magic, which a
+    Parquet reader parses like the whole file; it comes from the same ranged reads as the checks.
+    """
     size = size_of(uri)
     if size == 0:
-        return "empty file (0 bytes)"
+        return "empty file (0 bytes)", None
     head = read_range(uri, 0, 4)
     if head != PARQUET_MAGIC:
-        return f"not Parquet: starts with {head!r}, not the PAR1 magic (a CSV or other format?)"
-    if size < 12 or read_range(uri, size - 4, size) != PARQUET_MAGIC:
-        return "truncated Parquet: the file does not end with its footer (PAR1 magic missing)"
-    footer = int.from_bytes(read_range(uri, size - 8, size - 4), "little")
+        return f"not Parquet: starts with {head!r}, not the PAR1 magic (a CSV or other format?)", None
+    tail = read_range(uri, max(size - FOOTER_READ, 0), size)
+    if size < 12 or tail[-4:] != PARQUET_MAGIC:
+        return "truncated Parquet: the file does not end with its footer (PAR1 magic missing)", None
+    footer = int.from_bytes(tail[-8:-4], "little")
     if footer > size - 12:
-        return f"truncated Parquet: footer of {footer} bytes does not fit in a {size}-byte file"
-    return None
+        return f"truncated Parquet: footer of {footer} bytes does not fit in a {size}-byte file", None
+    if footer + 8 > len(tail):
+        tail = read_range(uri, size - footer - 8, size)
+    return None, PARQUET_MAGIC + tail[-(footer + 8) :]
 
 
 def check_csv(uri: str) -> tuple[str | None, list[str] | None]:

@@ -3,7 +3,8 @@
 Feeds the delay model, so it holds only what is known before departure besides the outcomes
 (dep_delay, arr_delay, cancelled, arrived_late) that the model learns from.
 
-params: flights, weather, planes (locations of the clean tables), output (a fresh folder)
+params: flights, weather, planes (the clean tables: see lake_tables.read_table; flights and weather for the
+run's days), output (a fresh folder, written partitioned by flight_date)
 """
 
 from __future__ import annotations
@@ -66,11 +67,14 @@ def build(flights, weather, planes):
 
 
 def run(spark, params: dict[str, Any]) -> dict[str, Any]:
-    flights = spark.read.parquet(params["flights"])
-    features = build(flights, spark.read.parquet(params["weather"]), spark.read.parquet(params["planes"]))
-    features.write.mode("overwrite").parquet(params["output"])
-    written = spark.read.parquet(params["output"])
+    from lake_tables import read_back, read_table, write_table
     from pyspark.sql import functions as F
+
+    flights = read_table(spark, params["flights"])
+    weather, planes = read_table(spark, params["weather"]), read_table(spark, params["planes"])
+    features = build(flights, weather, planes)
+    write_table(features, params["output"], "flight_date")
+    written = read_back(spark, params["output"], features)
 
     stats = written.agg(
         F.count("*").alias("rows"),

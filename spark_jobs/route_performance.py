@@ -1,6 +1,7 @@
 """EMR Serverless job: daily performance of every route (origin, destination) from the clean flights.
 
-params: flights (location of the clean table), output (a fresh folder)
+params: flights (the clean table's days to aggregate: see lake_tables.read_table), output (a fresh folder,
+written partitioned by flight_date)
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ def build(flights):
 
 
 def run(spark, params: dict[str, Any]) -> dict[str, Any]:
-    flights = spark.read.parquet(params["flights"])
-    build(flights).write.mode("overwrite").parquet(params["output"])
-    written = spark.read.parquet(params["output"])
+    from lake_tables import read_back, read_table, write_table
     from pyspark.sql import functions as F
+
+    flights = read_table(spark, params["flights"])
+    daily = build(flights)
+    write_table(daily, params["output"], "flight_date")
+    written = read_back(spark, params["output"], daily)
 
     totals = written.agg(F.count("*").alias("rows"), F.sum("flights").alias("flights")).first()
     return {

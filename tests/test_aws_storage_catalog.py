@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lake_platform.adapters.catalog import GlueCatalog, LocalCatalog, version_key
+from lake_platform.adapters.catalog import LocalCatalog, version_key
+from lake_platform.adapters.catalog_glue import GlueCatalog
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 
 REGION = "us-east-1"
@@ -130,3 +131,69 @@ def test_catalog_reports_missing_tables_clearly(lake):
     assert catalog.tables("curated") == []
     with pytest.raises(LookupError, match="lake_clean.planes is not in the catalog"):
         catalog.location("clean", "planes")
+
+
+PARTITIONED = [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "date")]
+
+
+def publish_days(catalog, store, version: str, days: list[str], replaced: list[str]):
+    """A partitioned run: write `flight_date=<day>/` folders for `days`, publish as responsible for `replaced`."""
+    for day in days:
+        store.put_bytes(f"{version_key('clean', 'flights', version)}/flight_date={day}/part-0.parquet",
+                        f"{version}:{day}".encode())
+    if not days:  # a run with no data in its range still leaves its (empty) version folder
+        store.put_bytes(f"{version_key('clean', 'flights', version)}/_SUCCESS", b"")
+    return catalog.publish("clean", "flights", version, PARTITIONED, "flights", "flight_date", replaced)
+
+
+def partition_contents(catalog, store) -> dict[str, bytes]:
+    out = {}
+    for day, location in catalog.partitions("clean", "flights").items():
+        (content,) = files_at(store, location).values()
+        out[day] = content
+    return out
+
+
+def test_publishing_a_partition_range_replaces_those_partitions_only(lake):
+    store, catalog = lake
+    days = ["2013-01-01", "2013-01-02", "2013-01-03"]
+    info = publish_days(catalog, store, "v1", days, days)
+    assert info.partition_keys == ["flight_date"]
+    assert info.columns == PARTITIONED
+    assert partition_contents(catalog, store) == {d: f"v1:{d}".encode() for d in days}
+
+    # A late change to 01-02: only that partition moves to v2; the others still read v1's files.
+    publish_days(catalog, store, "v2", ["2013-01-02"], ["2013-01-02"])
+    assert partition_contents(catalog, store) == {
+        "2013-01-01": b"v1:2013-01-01", "2013-01-02": b"v2:2013-01-02", "2013-01-03": b"v1:2013-01-03",
+    }
+
+    # Every flight of 01-03 deleted upstream: the rerun of that day has no data and the partition goes.
+    publish_days(catalog, store, "v3", [], ["2013-01-03"])
+    assert sorted(partition_contents(catalog, store)) == ["2013-01-01", "2013-01-02"]
+    assert partition_contents(catalog, store)["2013-01-02"] == b"v2:2013-01-02"
+
+
+def test_superseded_partition_files_are_cleaned_up_after_publish(lake):
+    store, catalog = lake
+    publish_days(catalog, store, "v1", ["2013-01-01"], ["2013-01-01"])
+    publish_days(catalog, store, "v2", ["2013-01-01"], ["2013-01-01"])
+    publish_days(catalog, store, "v3", ["2013-01-01"], ["2013-01-01"])
+    assert store.list(version_key("clean", "flights", "v1")) == []
+    assert store.list(version_key("clean", "flights", "v2")), "the previous version stays for in-flight readers"
+    assert partition_contents(catalog, store) == {"2013-01-01": b"v3:2013-01-01"}
+
+
+def test_every_published_schema_is_kept_as_a_schema_version(lake):
+    store, catalog = lake
+    publish_version(catalog, store, "v1")
+    store.put_bytes(f"{version_key('clean', 'flights', 'v2')}/part-0.parquet", b"v2")
+    wider = [*COLUMNS, ("tailnum", "string")]
+    catalog.publish("clean", "flights", "v2", wider, "Cleaned flights")
+
+    versions = catalog.schema_versions("clean", "flights")
+    assert [v.lake_version for v in versions][-2:] == ["v1", "v2"]
+    assert versions[-2].columns == COLUMNS
+    assert versions[-1].columns == wider
+    assert catalog.schema_versions("clean", "planes") == []
+    assert catalog.partitions("clean", "planes") == {}

@@ -80,7 +80,9 @@ WHOLE_FILE_CASES = {
 def test_an_unusable_file_is_quarantined_whole_with_its_reason_and_the_batch_goes_on(planes, name, reason):
     entries = [f for f in planes["meta"]["quarantined_files"] if f["file"] == by_name(planes, name)]
     assert len(entries) == 1 and reason in entries[0]["reason"], planes["meta"]["quarantined_files"]
-    assert not any(q["source_file"] == by_name(planes, name) for q in planes["quarantine"])
+    rows = [q for q in planes["quarantine"] if q["source_file"] == by_name(planes, name)]
+    whole_file = f"whole file: {entries[0]['reason']}"
+    assert [(q["line"], q["reason"], q["record"]) for q in rows] == [(None, whole_file, None)]
 
 
 # file -> ({line: reason of the quarantined record}, tail numbers it leaves in the clean table)
@@ -140,7 +142,10 @@ def test_every_planes_file_and_record_is_accounted_for(planes):
     )
     assert meta["rows_in"] == records
     assert meta["rows_in"] == meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
-    assert (meta["rows_clean"], meta["rows_quarantined"]) == (len(planes["clean"]), len(planes["quarantine"]))
+    record_rows = [q for q in planes["quarantine"] if not q["reason"].startswith("whole file: ")]
+    assert (meta["rows_clean"], meta["rows_quarantined"]) == (len(planes["clean"]), len(record_rows))
+    # One more quarantine row per file rejected whole, outside the record accounting.
+    assert len(planes["quarantine"]) - len(record_rows) == meta["files_quarantined"] == len(quarantined)
     assert sorted(r["tailnum"] for r in planes["clean"]) == sorted(set().union(*(t for _, t in RECORD_CASES.values())))
 
 
@@ -194,7 +199,8 @@ def test_cdc_deletes_are_applied_and_deletes_for_unknown_keys_counted(flights):
 
 
 def test_cdc_records_breaking_the_contract_are_quarantined(flights):
-    reasons = sorted((q["reason"], json.loads(q["record"])["flight_id"]) for q in flights["quarantine"])
+    records = [q for q in flights["quarantine"] if q["record"] is not None]
+    reasons = sorted((q["reason"], json.loads(q["record"])["flight_id"]) for q in records)
     assert reasons == [("Op: not one of I, U, D", "4"), ("origin: violates origin in ('EWR', 'JFK', 'LGA')", "5")]
     assert all(q["line"] is None for q in flights["quarantine"])
 
@@ -208,6 +214,8 @@ def test_cdc_records_breaking_the_contract_are_quarantined(flights):
 def test_an_unusable_parquet_file_is_quarantined_whole(flights, name, reason):
     entries = {Path(f["file"]).name: f["reason"] for f in flights["meta"]["quarantined_files"]}
     assert reason in entries[name]
+    rows = [(q["line"], q["reason"], q["record"]) for q in flights["quarantine"] if Path(q["source_file"]).name == name]
+    assert rows == [(None, f"whole file: {entries[name]}", None)]
 
 
 def test_every_flights_record_is_accounted_for_with_superseded_versions_and_deletes_as_dropped(flights):
@@ -224,4 +232,7 @@ def test_a_batch_of_only_bad_files_returns_its_accounting_instead_of_crashing(sp
     run = run_job(spark, tmp_path, contracts.load("airlines"), [tmp_path / "empty.csv"])
     assert (run["meta"]["rows_in"], run["meta"]["rows_clean"], run["meta"]["files_read"]) == (0, 0, 0)
     assert run["meta"]["schema"] == [["carrier", "string"], ["name", "string"]]
-    assert run["clean"] == [] and run["quarantine"] == []
+    assert run["clean"] == []
+    assert [(q["source_file"], q["reason"]) for q in run["quarantine"]] == [
+        (str(tmp_path / "empty.csv"), "whole file: empty file (0 bytes)")
+    ]

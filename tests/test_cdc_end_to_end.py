@@ -11,7 +11,9 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from lake_platform import partitions
 from lake_platform.definitions import build_definitions
+from lake_platform.sources.operations import days_with_data
 from lake_platform.sources.seed import OPERATIONS_DB, seed
 from lake_platform.sources.simulate import simulate
 
@@ -22,7 +24,9 @@ def build_clean_flights(root):
     defs = build_definitions("local", root)
     job = dg.define_asset_job("flights_path", selection=dg.AssetSelection.assets(*FLIGHTS_PATH))
     defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
-    result = defs.resolve_job_def("flights_path").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    result = defs.resolve_job_def("flights_path").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(*days_with_data(root))
+    )
     assert result.success
     mats = [e.event_specific_data.materialization for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
     return {m.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in m.metadata.items()} for m in mats}
@@ -32,7 +36,7 @@ def table_state(root):
     with sqlite3.connect(root / OPERATIONS_DB) as db:
         source = pd.read_sql_query("select flight_id, dep_time, arr_time, dep_delay, arr_delay from flights", db)
     clean = duckdb.sql(
-        f"select flight_id, dep_time, arr_time, dep_delay, arr_delay from read_parquet('{root}/clean/flights/*.parquet')"
+        f"select flight_id, dep_time, arr_time, dep_delay, arr_delay from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true)"
     ).df()
     key = ["flight_id"]
     return (

@@ -23,6 +23,7 @@ from dbt.cli.main import dbtRunner
 from lake_platform.adapters.catalog import LocalCatalog
 from lake_platform.adapters.storage import LocalObjectStore
 from lake_platform.exports import build_export_assets
+from lake_platform.raw.inventory import COLUMNS as INVENTORY_COLUMNS
 from lake_platform.settings import DBT_PROJECT_DIR
 from lake_platform.warehouse import build_warehouse_assets, warehouse_resources
 
@@ -55,6 +56,7 @@ SCHEMAS = {
     "curated/route_performance_daily": "flight_date date, origin string, dest string, flights bigint, "
     "cancelled bigint, arrived bigint, arrived_late bigint, on_time_rate double, mean_dep_delay double, "
     "mean_arr_delay double",
+    "raw/object_inventory": ", ".join(f"{name} {kind}" for name, kind in INVENTORY_COLUMNS),
 }
 
 
@@ -153,6 +155,12 @@ def write_lake(root: Path, flights=FLIGHTS, airlines=AIRLINES) -> Path:
         "clean/airlines": [{"carrier": c, "name": n} for c, n in airlines],
         "curated/flight_features": feature_rows(clean_flights),
         "curated/route_performance_daily": route_rows(clean_flights),
+        "raw/object_inventory": [
+            {"key": "raw/datasync/share/t1/photo.png", "dataset": "share", "size": 900, "sha256": "ab",
+             "content_type": "image/png", "image_width": 64, "image_height": 48},
+            {"key": "raw/sftp/faa/t1/planes.csv", "dataset": "planes", "size": 50, "sha256": "cd",
+             "content_type": "text/csv", "line_count": 3},
+        ],
     }
     for name, rows in tables.items():
         write_version(root, name, rows, "v1")
@@ -181,7 +189,7 @@ MODELS = {
     "stg_lake__flights", "stg_lake__weather", "stg_lake__planes", "stg_lake__airports",
     "stg_lake__airlines", "stg_lake__flight_features", "stg_lake__route_performance_daily",
     "fct_flights", "dim_carriers", "dim_airports", "dim_planes", "mart_carrier_ontime_monthly",
-    "fct_route_performance_daily",
+    "fct_route_performance_daily", "stg_lake__object_inventory",
 }
 
 
@@ -318,6 +326,14 @@ def test_the_export_holds_every_row_of_the_carrier_mart(built, lake):
         ).fetchone()
 
     assert exported == (4, len(FLIGHTS))
+
+
+def test_the_raw_object_inventory_is_queryable_from_the_warehouse(built, lake):
+    rows = warehouse_rows(
+        lake, "select media_type, image_width, line_count from stg_lake__object_inventory order by object_key"
+    )
+
+    assert rows == [("image", 64, None), ("text", None, 3)]
 
 
 def test_broken_invariants_in_a_new_lake_version_fail_their_dbt_tests(built, lake, dbt_target):

@@ -7,7 +7,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from lake_platform import partitions
 from lake_platform.definitions import build_definitions
+from lake_platform.sources.operations import days_with_data
 from lake_platform.sources.seed import OPERATIONS_DB, seed
 
 
@@ -17,7 +19,9 @@ def month_run(tmp_path_factory, spark):
     seed(root, months=[1], log=lambda _: None)
     defs = build_definitions("local", root)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("materialize_everything").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("materialize_everything").execute_in_process(
+        instance=instance, raise_on_error=False, tags=partitions.range_tags(*days_with_data(root))
+    )
     return root, defs, result
 
 
@@ -48,7 +52,7 @@ def test_clean_flights_reconcile_row_for_row_with_the_operations_database(month_
     with sqlite3.connect(root / OPERATIONS_DB) as db:
         source = pd.read_sql_query("select * from flights order by flight_id", db)
     clean = duckdb.sql(
-        f"select * exclude (flight_date) from read_parquet('{root}/clean/flights/*.parquet') order by flight_id"
+        f"select * exclude (flight_date) from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true) order by flight_id"
     ).df()
     assert len(source) == 27_004 and len(clean) == len(source)
     source["time_hour"] = pd.to_datetime(source["time_hour"], utc=True)
@@ -90,5 +94,5 @@ def test_serving_holds_one_row_per_scored_flight(month_run):
 def test_the_export_holds_the_monthly_carrier_mart(month_run):
     root, _, _ = month_run
     exported = duckdb.sql(f"select * from read_parquet('{root}/exports/carrier_ontime_monthly/*.parquet')").df()
-    flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/*.parquet')").fetchall()[0][0]
+    flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     assert exported["flights"].sum() == flights

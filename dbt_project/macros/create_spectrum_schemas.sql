@@ -15,7 +15,7 @@
 {% macro redshift__create_spectrum_schemas() %}
     {%- set role = env_var('LAKE_REDSHIFT_SPECTRUM_ROLE', '') -%}
     {%- if execute and role -%}
-        {%- for zone in ['clean', 'curated'] -%}
+        {%- for zone in ['raw', 'clean', 'curated'] -%}
             {%- set database = var('lake_database_prefix') ~ '_' ~ zone -%}
             {%- do run_query(
                 "create external schema if not exists " ~ database

@@ -96,6 +96,14 @@ class AwsDms(DmsReplication, AwsService):
             details=_task_details(task),
         )
 
+    def pending(self, store):
+        """A stopped task that a landing run would resume (with `start_if_stopped`). A running task writes
+        its CDC files itself, which the landing sensor sees; a failed one raises, naming the reason."""
+        task = self._task(self._client("dms"))
+        if task["Status"] in DMS_STARTABLE and self.start_if_stopped:
+            return [f"task {task['ReplicationTaskArn']} is {task['Status']} ({task.get('StopReason', 'never started')})"]
+        return []
+
     def _task(self, dms) -> dict[str, Any]:
         tasks = dms.describe_replication_tasks(
             Filters=[{"Name": "replication-task-arn", "Values": [self.replication_task_arn]}]
@@ -196,6 +204,12 @@ class AwsDataExchange(DataExchange, AwsService):
             "export_jobs": ", ".join(f"{revision}: {job}" for revision, job in jobs.items()),
         }
         return report
+
+    def pending(self, store):
+        """Finalized revisions of the data set whose folder is not in landing yet: what an export would do."""
+        prefix = f"landing/data_exchange/{self.data_set}"
+        exported = {o.key[len(prefix) + 1 :].split("/", 1)[0] for o in store.list(f"{prefix}/")}
+        return [r["Id"] for r in self._revisions(self._client("dataexchange")) if r["Id"] not in exported]
 
     def _revisions(self, dx) -> list[dict[str, Any]]:
         """Finalized, unrevoked revisions, oldest first (only finalized revisions can be exported)."""

@@ -4,12 +4,19 @@ A table's data lives in immutable version folders (`<zone>/_versions/<table>/<ve
 points the table at a new version in one step, so readers see the old version or the new one, never a
 half-written mix (DESIGN.md principle 4). Locally the stable path `<zone>/<table>` is a symlink that is
 replaced atomically with `os.replace`; on AWS the Glue table's `StorageDescriptor.Location` is updated.
+
+A partitioned table (a daily `partition_column`) is written Hive-style, `<version>/<column>=<value>/`, and a
+publish replaces only the partitions it names: on AWS each Glue partition's location is swapped to the new
+version (partitions absent from the new version are dropped); locally the new version folder receives
+hard links to the unchanged partitions' files of the current version, then the table symlink swaps, so the
+local table is always one complete, consistent folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +36,20 @@ class TableInfo:
     version: str
     description: str = ""
     updated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    partition_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One published definition of a table: Glue's table version, or an entry of the local history."""
+
+    version_id: str
+    lake_version: str
+    columns: list[tuple[str, str]]
+    partition_keys: list[str]
+
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's and Hive's folder for a NULL partition value
 
 
 def version_key(zone: str, table: str, version: str) -> str:
@@ -52,12 +73,45 @@ class Catalog(dg.ConfigurableResource):
         raise NotImplementedError
 
     def publish(
-        self, zone: str, table: str, version: str, columns: list[tuple[str, str]], description: str = ""
+        self,
+        zone: str,
+        table: str,
+        version: str,
+        columns: list[tuple[str, str]],
+        description: str = "",
+        partition_column: str | None = None,
+        replaced: list[str] | None = None,
     ) -> TableInfo:
+        """Point the table at `version`. `columns` is the whole schema, the partition column included.
+
+        Partitioned (`partition_column` set): the version folder holds `<column>=<value>/` folders for the
+        values written; `replaced` lists every value this publish is responsible for (the run's range): those
+        take the new version's data, or disappear when the new version has none; other partitions are kept.
+        """
+        raise NotImplementedError
+
+    def partitions(self, zone: str, table: str) -> dict[str, str]:
+        """Partition value -> its current location; empty for an unpartitioned or missing table."""
+        raise NotImplementedError
+
+    def schema_versions(self, zone: str, table: str) -> list[SchemaVersion]:
+        """Every published definition of the table, oldest first."""
         raise NotImplementedError
 
     def tables(self, zone: str) -> list[TableInfo]:
         raise NotImplementedError
+
+    def spark_input(self, zone: str, table: str, values: list[str] | None = None) -> str | dict:
+        """How a Spark job reads the table (spark_jobs/lake_tables.py read_table): its location, or for a
+        partitioned table the locations of its partitions among `values` (all partitions if None)."""
+        info = self.get(zone, table)
+        if info is None:
+            self.location(zone, table)  # raises the clear LookupError
+        if not info.partition_keys:
+            return info.location
+        wanted = None if values is None else set(values)
+        paths = [loc for v, loc in sorted(self.partitions(zone, table).items()) if wanted is None or v in wanted]
+        return {"paths": paths, "partition_column": info.partition_keys[0], "columns": [list(c) for c in info.columns]}
 
     def location(self, zone: str, table: str) -> str:
         info = self.get(zone, table)
@@ -76,6 +130,40 @@ def _prune_versions(store: ObjectStore, zone: str, table: str, keep: set[str]) -
         store.delete_prefix(prefix + version)
 
 
+def _written_partitions(store: ObjectStore, zone: str, table: str, version: str, column: str) -> set[str]:
+    """The `<column>=<value>` folders a job wrote into a version folder."""
+    prefix = version_key(zone, table, version) + "/"
+    found = set()
+    for obj in store.list(prefix):
+        head = obj.key[len(prefix) :].split("/", 1)[0]
+        if head.startswith(f"{column}=") and "/" in obj.key[len(prefix) :]:
+            found.add(head.split("=", 1)[1])
+    return found
+
+
+def _data_columns(columns, partition_column: str | None) -> list[tuple[str, str]]:
+    """The schema with the partition column moved last, where Spark puts it when it reads the table."""
+    if partition_column is None:
+        return [tuple(c) for c in columns]
+    rest = [tuple(c) for c in columns if c[0] != partition_column]
+    kinds = dict(columns)
+    return [*rest, (partition_column, kinds.get(partition_column, "date"))]
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of `source` into `target` (same filesystem: the lake root); copy if links fail."""
+    for path in source.rglob("*"):
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
+
+
 class LocalCatalog(Catalog):
     """A catalog kept as one JSON document per table under `<lake>/catalog/`."""
 
@@ -87,105 +175,70 @@ class LocalCatalog(Catalog):
     def _doc(self, zone: str, table: str) -> Path:
         return self._root() / self.database(zone) / f"{table}.json"
 
-    def get(self, zone: str, table: str) -> TableInfo | None:
+    def _read(self, zone: str, table: str) -> dict | None:
         doc = self._doc(zone, table)
-        if not doc.exists():
+        return json.loads(doc.read_text()) if doc.exists() else None
+
+    def get(self, zone: str, table: str) -> TableInfo | None:
+        data = self._read(zone, table)
+        if data is None:
             return None
-        data = json.loads(doc.read_text())
+        data.pop("schema_versions", None)
         data["columns"] = [tuple(c) for c in data["columns"]]
         return TableInfo(**data)
+
+    def partitions(self, zone: str, table: str) -> dict[str, str]:
+        info = self.get(zone, table)
+        if info is None or not info.partition_keys:
+            return {}
+        column = info.partition_keys[0]
+        folder = Path(info.location)
+        return {
+            p.name.split("=", 1)[1]: str(p)
+            for p in sorted(folder.glob(f"{column}=*"))
+            if p.is_dir()
+        }
+
+    def schema_versions(self, zone: str, table: str) -> list[SchemaVersion]:
+        data = self._read(zone, table) or {}
+        return [
+            SchemaVersion(str(i), v["lake_version"], [tuple(c) for c in v["columns"]], v["partition_keys"])
+            for i, v in enumerate(data.get("schema_versions", []), start=1)
+        ]
 
     def tables(self, zone: str) -> list[TableInfo]:
         folder = self._root() / self.database(zone)
         return [self.get(zone, p.stem) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 
-    def publish(self, zone, table, version, columns, description=""):
+    def publish(self, zone, table, version, columns, description="", partition_column=None, replaced=None):
         previous = self.get(zone, table)
         target = Path(self.store.uri(version_key(zone, table, version)))
         if not target.is_dir():
             raise FileNotFoundError(f"cannot publish {zone}.{table}: version folder {target} does not exist")
+        if partition_column and previous is not None and previous.partition_keys == [partition_column]:
+            # Carry the partitions this publish does not replace into the new version (hard links).
+            keep_out = set(replaced or []) | _written_partitions(self.store, zone, table, version, partition_column)
+            for value, location in self.partitions(zone, table).items():
+                if value not in keep_out:
+                    _link_tree(Path(location).resolve(), target / f"{partition_column}={value}")
         # Not store.uri(f"{zone}/{table}"): that resolves the existing symlink to the old version.
         link = Path(self.store.uri(zone)) / table
         if link.exists() and not link.is_symlink():
             raise RuntimeError(f"{link} is a real directory; the local catalog expects a symlink there")
         replace_atomically(link, lambda tmp: os.symlink(os.path.relpath(target, link.parent), tmp))
-        info = TableInfo(self.database(zone), table, str(link), list(columns), version, description)
+        partition_keys = [partition_column] if partition_column else []
+        columns = _data_columns(columns, partition_column)
+        info = TableInfo(self.database(zone), table, str(link), columns, version, description,
+                         partition_keys=partition_keys)
+        history = (self._read(zone, table) or {}).get("schema_versions", [])
+        history = [*history, {"lake_version": version, "columns": columns, "partition_keys": partition_keys}]
+        doc_body = {**asdict(info), "schema_versions": history[-100:]}  # Glue keeps up to 100,000; enough here
         doc = self._doc(zone, table)
-        replace_atomically(doc, lambda tmp: tmp.write_text(json.dumps(asdict(info), indent=2)))
-        _prune_versions(self.store, zone, table, {version, previous.version if previous else version})
+        replace_atomically(doc, lambda tmp: tmp.write_text(json.dumps(doc_body, indent=2)))
+        keep = {version, previous.version if previous else version}
+        _prune_versions(self.store, zone, table, keep)
+        # A run killed before writing any file leaves only empty folders, which the listing above cannot see.
+        for folder in Path(self.store.uri(f"{zone}/_versions/{table}")).iterdir():
+            if folder.name not in keep and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+                shutil.rmtree(folder, ignore_errors=True)
         return info
-
-
-
-class GlueCatalog(Catalog):
-    """The AWS Glue Data Catalog; the table's location is swapped to the new version on publish."""
-
-    store: ObjectStore
-    region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
-    endpoint_url: str | None = Field(default=None, description="Custom endpoint (tests).")
-
-    def _client(self):
-        import boto3
-
-        return boto3.client("glue", region_name=self.region_name, endpoint_url=self.endpoint_url)
-
-    def get(self, zone: str, table: str) -> TableInfo | None:
-        client = self._client()
-        try:
-            t = client.get_table(DatabaseName=self.database(zone), Name=table)["Table"]
-        except client.exceptions.EntityNotFoundException:
-            return None
-        return _table_info(self.database(zone), t)
-
-    def tables(self, zone: str) -> list[TableInfo]:
-        client = self._client()
-        try:
-            pages = client.get_paginator("get_tables").paginate(DatabaseName=self.database(zone))
-            return [_table_info(self.database(zone), t) for page in pages for t in page["TableList"]]
-        except client.exceptions.EntityNotFoundException:
-            return []
-
-    def publish(self, zone, table, version, columns, description=""):
-        client = self._client()
-        database = self.database(zone)
-        previous = self.get(zone, table)
-        location = self.store.uri(version_key(zone, table, version)) + "/"
-        table_input = {
-            "Name": table,
-            "Description": description,
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "parquet", "lake_version": version},
-            "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": t} for n, t in columns],
-                "Location": location,
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                },
-            },
-        }
-        try:
-            client.create_database(DatabaseInput={"Name": database})
-        except client.exceptions.AlreadyExistsException:
-            pass
-        if previous is None:
-            client.create_table(DatabaseName=database, TableInput=table_input)
-        else:
-            # UpdateTable keeps the old definition as a table version: Glue's own history of publishes.
-            client.update_table(DatabaseName=database, TableInput=table_input)
-        _prune_versions(self.store, zone, table, {version, previous.version if previous else version})
-        return _table_info(database, client.get_table(DatabaseName=database, Name=table)["Table"])
-
-
-def _table_info(database: str, t: dict) -> TableInfo:
-    sd = t.get("StorageDescriptor", {})
-    return TableInfo(
-        database=database,
-        name=t["Name"],
-        location=sd.get("Location", ""),
-        columns=[(c["Name"], c["Type"]) for c in sd.get("Columns", [])],
-        version=t.get("Parameters", {}).get("lake_version", ""),
-        description=t.get("Description", ""),
-        updated_at=str(t.get("UpdateTime", "")),
-    )

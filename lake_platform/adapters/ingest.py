@@ -28,9 +28,17 @@ class DmsReplication(dg.ConfigurableResource):
     def replicate(self, context: dg.AssetExecutionContext, store: ObjectStore) -> LandingReport:
         raise NotImplementedError
 
+    def pending(self, store: ObjectStore) -> list[str]:
+        """What a `replicate` call would do now, one line per item (read-only; empty: nothing)."""
+        raise NotImplementedError
+
 
 class DataExchange(dg.ConfigurableResource):
     """AWS Data Exchange exporting a data set's revisions into `landing/data_exchange/<data set>/`."""
 
     def export_new_revisions(self, context: dg.AssetExecutionContext, store: ObjectStore) -> LandingReport:
+        raise NotImplementedError
+
+    def pending(self, store: ObjectStore) -> list[str]:
+        """The revisions an `export_new_revisions` call would export now (read-only)."""
         raise NotImplementedError

@@ -88,6 +88,31 @@ class LocalDms(DmsReplication):
         report.objects = [o for t in self.tables for o in store.list(self._prefix(t)) if o.key in landed]
         return report
 
+    def pending(self, store: ObjectStore) -> list[str]:
+        """Tables with a full load, or changes past the task's position, waiting (read-only)."""
+        import sqlalchemy as sa
+
+        url = sa.engine.make_url(self.source_url)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            return []  # connecting would create an empty database file
+        state, waiting = self._state(), []
+        engine = sa.create_engine(self.source_url)
+        try:
+            changes = _reflect(engine, CHANGE_TABLE, required=False)
+            latest = _last_change(engine, changes)
+            for table in self.tables:
+                task = state["tables"].get(table)
+                if task is None:
+                    if sa.inspect(engine).has_table(table):
+                        waiting.append(f"{table}: full load (source at change {latest})")
+                    continue
+                unwritten = changes is not None and _batch_end(engine, changes, table, task["position"], 1)
+                if task.get("pending") or unwritten:
+                    waiting.append(f"{table}: changes after {task['position']} (source at change {latest})")
+        finally:
+            engine.dispose()
+        return waiting
+
     def _full_load(self, engine, store: ObjectStore, source, changes) -> tuple[dict, int]:
         import sqlalchemy as sa
 
@@ -284,3 +309,11 @@ class LocalDataExchange(DataExchange):
             report.objects += store.list(f"{prefix}{revision}/")
             context.log.info(f"exported revision {revision} of {self.data_set}")
         return report
+
+    def pending(self, store: ObjectStore) -> list[str]:
+        """Revisions in the provider folder not yet exported to landing (read-only)."""
+        folder = Path(self.provider_dir) / self.data_set
+        prefix = f"landing/data_exchange/{self.data_set}/"
+        exported = {o.key[len(prefix) :].split("/", 1)[0] for o in store.list(prefix)}
+        ready = (d.name for d in (folder.iterdir() if folder.is_dir() else []) if (d / "revision.json").exists())
+        return sorted(r for r in ready if r not in exported)

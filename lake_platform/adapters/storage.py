@@ -33,7 +33,8 @@ class ObjectStore(dg.ConfigurableResource):
     def uri(self, key: str) -> str:
         raise NotImplementedError
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
+        """Objects under `prefix`; with `start_after`, only those whose key sorts after it (S3's StartAfter)."""
         raise NotImplementedError
 
     def get_bytes(self, key: str) -> bytes:
@@ -93,7 +94,7 @@ class LocalObjectStore(ObjectStore):
     def uri(self, key: str) -> str:
         return str(self._path(key))
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
         root = Path(self.root).resolve()
         base = self._path(prefix.rstrip("/")) if prefix else root
         if base.is_file():
@@ -102,20 +103,25 @@ class LocalObjectStore(ObjectStore):
             search = base if base.is_dir() else base.parent
             if not search.is_dir():
                 return []
-            candidates = [p for p in search.rglob("*") if p.is_file()]
+            candidates = list(search.rglob("*"))
         infos = []
         for path in sorted(candidates):
             key = path.relative_to(root).as_posix()
             if not key.startswith(prefix) or path.name.startswith(".tmp-"):
+                continue
+            if start_after is not None and key <= start_after:
+                continue  # skipped before any stat: a sensor's tick stats only the keys it has not seen
+            if not path.is_file():
                 continue
             stat = path.stat()
             infos.append(
                 ObjectInfo(
                     key=key,
                     size=stat.st_size,
-                    # S3's ETag for a single-part upload is the MD5 of the body; local uses size+mtime_ns,
-                    # which changes whenever the content is rewritten, without reading the file.
-                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+                    # S3's ETag for a single-part upload is the MD5 of the body; local uses size, mtime_ns
+                    # and inode, which change whenever the content is rewritten (the store writes a new file
+                    # and renames it over the key), without reading the file.
+                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}-{stat.st_ino:x}",
                     last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
                 )
             )
@@ -171,10 +177,11 @@ class S3ObjectStore(ObjectStore):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
         paginator = self._client().get_paginator("list_objects_v2")
         infos = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        after = {"StartAfter": start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **after):
             for obj in page.get("Contents", []):
                 infos.append(
                     ObjectInfo(

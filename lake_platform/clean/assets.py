@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from lake_platform import contracts
-from lake_platform.adapters.catalog import Catalog, new_version, version_key
+from lake_platform import contracts, partitions
+from lake_platform.adapters.catalog import NULL_PARTITION, Catalog, new_version, version_key
 from lake_platform.adapters.spark import SparkJobs
 from lake_platform.adapters.storage import ObjectStore
 from lake_platform.raw.copy import read_manifest
@@ -42,9 +42,19 @@ def schema_check(contract: dict, schema: list) -> dg.AssetCheckResult:
     )
 
 
+def partition_scope(context: dg.AssetExecutionContext, contract: dict) -> tuple[dict | None, list[str]]:
+    """The cleaning job's `partition` parameter for this run's day range, and the days it is responsible for."""
+    spec = partitions.spec(contract)
+    if spec is None:
+        return None, []
+    days = context.partition_keys  # every day of the run's range, in order
+    return {"column": spec["column"], "first": days[0], "last": days[-1]}, days
+
+
 def clean_asset(name: str) -> dg.AssetsDefinition:
     contract = contracts.load(name)
     key = dg.AssetKey(["clean", name])
+    partitioned = partitions.spec(contract) is not None
 
     @dg.asset(
         key=key,
@@ -53,6 +63,8 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
         kinds={"glue", "spark", "parquet"},
         description=contract["description"],
         metadata={"primary_key": ", ".join(contract["primary_key"])},
+        partitions_def=partitions.partitions_def(contract),
+        backfill_policy=partitions.SINGLE_RUN if partitioned else None,
         check_specs=[
             dg.AssetCheckSpec(ACCOUNTING_CHECK, asset=key, blocking=True,
                               description="rows in = clean + quarantined + duplicates dropped; files = read + quarantined"),
@@ -65,6 +77,9 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
         if not raw_keys:
             raise dg.Failure(f"clean/{name}: the raw manifest lists no objects; materialize raw/{name} first")
         version = new_version(context.run_id)
+        part, days = partition_scope(context, contract)
+        # Every raw object is read: which days a CDC file touches is only known by reading it, and the job
+        # keeps the records of this run's days (and quarantines the undated ones) before merging.
         meta = glue.run(
             context,
             "clean",
@@ -73,9 +88,15 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "inputs": [store.uri(k) for k in raw_keys],
                 "output": store.uri(version_key("clean", name, version)),
                 "quarantine": store.uri(version_key("quarantine", name, version)),
+                "partition": part,
             },
         )
-        catalog.publish("quarantine", name, version, QUARANTINE_SCHEMA, f"records of {name} that broke its contract")
+        column = part["column"] if part else None
+        catalog.publish(
+            "quarantine", name, version,
+            QUARANTINE_SCHEMA + ([(column, "date")] if column else []),
+            f"records of {name} that broke its contract", column, [*days, NULL_PARTITION] if column else None,
+        )
         if meta["input_files"] and not meta["files_read"]:
             # Publishing would replace the current table with an empty one; keep it and say why instead.
             raise dg.Failure(
@@ -84,7 +105,9 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
             )
         checks = [accounting(meta), schema_check(contract, meta["schema"])]
         if all(c.passed for c in checks):
-            info = catalog.publish("clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"])
+            info = catalog.publish(
+                "clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"], column, days
+            )
             location = info.location
         else:
             location = "not published: a blocking check failed"
@@ -96,11 +119,13 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "duplicates_dropped": meta["duplicates_dropped"],
                 "quarantine_reasons": dg.MetadataValue.json(meta["quarantine_reasons"]),
                 "quarantined_files": dg.MetadataValue.json(meta["quarantined_files"]),
+                "files_quarantined": len(meta["quarantined_files"]),
                 "columns_added": dg.MetadataValue.json(meta["columns_added"]),
                 "deletes_applied": meta["deletes_applied"],
                 "deletes_for_unknown_keys": meta["deletes_for_unknown_keys"],
                 "version": version,
                 "location": location,
+                **({"days": f"{days[0]} .. {days[-1]} ({len(days)})"} if days else {}),
                 "dagster/column_schema": dg.TableSchema(
                     columns=[dg.TableColumn(n, t) for n, t in meta["schema"]]
                 ),

@@ -44,6 +44,16 @@ def validate(contract: dict, origin: str) -> None:
             )
     if "Op" in columns:
         raise ContractError(f"{origin}: column name 'Op' is reserved for DMS's change operation (I/U/D)")
+    part = contract.get("partition")
+    if part is not None:
+        declared = {c["name"]: c["type"] for c in contract["columns"] + contract.get("derived", [])}
+        if declared.get(part.get("column")) != "date":
+            raise ContractError(f"{origin}: partition column {part.get('column')!r} must be a declared date column")
+        for p in part.get("date_parts", []):
+            if p not in columns:
+                raise ContractError(f"{origin}: partition date part {p!r} is not declared in columns")
+        if len(part.get("date_parts", [])) != 3:
+            raise ContractError(f"{origin}: partition date_parts must name the year, month and day columns")
     for key in contract["primary_key"]:
         if key not in columns:
             raise ContractError(f"{origin}: primary key column {key!r} is not declared in columns")

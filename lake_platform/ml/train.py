@@ -82,9 +82,20 @@ def read_features(folder: str) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"no Parquet files under the features channel {folder}")
     columns = ["flight_date", LABEL, *FEATURES]
-    frame = pd.concat((pd.read_parquet(p, columns=columns) for p in files), ignore_index=True)
+    frame = pd.concat((_read_file(p, columns) for p in files), ignore_index=True)
     frame["flight_date"] = pd.to_datetime(frame["flight_date"])
     return frame
+
+
+def _read_file(path: Path, columns: list[str]) -> pd.DataFrame:
+    """One Parquet file; a column missing from it is taken from a Hive-style `<column>=<value>` folder."""
+    from_path = {k: v for k, _, v in (part.partition("=") for part in path.parent.parts) if v}
+    present = [c for c in columns if c not in from_path]
+    frame = pd.read_parquet(path, columns=present)
+    for column, value in from_path.items():
+        if column in columns:
+            frame[column] = value
+    return frame[columns]
 
 
 def split_by_date(frame: pd.DataFrame, holdout_fraction: float):

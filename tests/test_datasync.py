@@ -1,0 +1,265 @@
+"""DataSync: the local stand-in over a real share directory, and the AWS task execution against moto.
+
+moto's DataSync keeps tasks and locations and moves an execution one status further on each
+DescribeTaskExecution (INITIALIZING -> PREPARING -> TRANSFERRING -> VERIFYING -> SUCCESS); it copies no
+files and reports no counters or errors. So the files DataSync would write are put into (moto) S3 by the
+test when the execution starts, and an execution's ERROR result is answered by a botocore hook.
+"""
+
+import json
+import os
+from datetime import datetime, timezone
+
+import boto3
+import dagster as dg
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
+
+from lake_platform.adapters.datasync import SHARE_PREFIX, LocalDataSync, matches, selected
+from lake_platform.adapters.datasync_aws import AwsDataSync
+from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
+from lake_platform.sources.share import SHARE_DIR, seed_share
+
+REGION = "us-east-1"
+BUCKET = "lake-datasync"
+SEEDED = [
+    "audio/synthetic_cockpit_audio_1.wav", "audio/synthetic_cockpit_audio_2.wav",
+    "audio/synthetic_cockpit_audio_3.wav", "docs/synthetic_inspection_1.pdf", "docs/synthetic_inspection_2.pdf",
+    "docs/synthetic_inspection_3.pdf", "docs/synthetic_maintenance_log_1.txt", "docs/synthetic_parts_list.csv",
+    "docs/synthetic_procedure.md", "images/synthetic_engine_photo_1.png", "images/synthetic_engine_photo_2.png",
+    "images/synthetic_engine_photo_3.png",
+]
+
+
+@pytest.fixture
+def lake(tmp_path):
+    seed_share(tmp_path, log=lambda _: None)
+    return tmp_path
+
+
+def local_sync(lake, **filters) -> LocalDataSync:
+    state = str(lake / "sources" / "datasync_task_state.json")
+    return LocalDataSync(share_dir=str(lake / SHARE_DIR), state_path=state, **filters)
+
+
+def run(sync: LocalDataSync, lake):
+    store = LocalObjectStore(root=str(lake))
+    report = sync.sync(dg.build_asset_context(), store)
+    summary = json.loads(store.get_bytes(report_key(report.details["task_report"], lake)))
+    return store, report, summary
+
+
+def report_key(uri: str, lake) -> str:
+    return os.path.relpath(uri, lake)
+
+
+def transferred(report) -> list[str]:
+    return sorted(o.key.removeprefix(SHARE_PREFIX) for o in report.objects)
+
+
+# --- LocalDataSync --------------------------------------------------------------------------------------
+
+
+def test_first_execution_transfers_every_file_verified_and_the_next_transfers_none(lake):
+    sync = local_sync(lake)
+
+    store, first, summary = run(sync, lake)
+    _, second, again = run(sync, lake)
+
+    assert transferred(first) == SEEDED
+    for name in SEEDED:
+        assert store.get_bytes(SHARE_PREFIX + name) == (lake / SHARE_DIR / name).read_bytes()
+    assert (summary["Status"], summary["FilesTransferred"], summary["FilesVerified"]) == ("SUCCESS", 12, 12)
+    assert summary["BytesTransferred"] == sum((lake / SHARE_DIR / n).stat().st_size for n in SEEDED)
+    assert summary["Options"]["VerifyMode"] == "ONLY_FILES_TRANSFERRED"
+    assert second.objects == []
+    assert (again["FilesTransferred"], again["FilesSkipped"]) == (0, 12)
+    assert again["TaskExecutionId"] != summary["TaskExecutionId"]
+
+
+def test_only_new_and_changed_files_are_transferred_and_a_touched_file_is_not(lake):
+    sync = local_sync(lake)
+    run(sync, lake)
+    share = lake / SHARE_DIR
+    (share / "docs" / "synthetic_new_note.txt").write_text("new\n")
+    with open(share / "docs" / "synthetic_maintenance_log_1.txt", "a") as log:
+        log.write("2013-01-02 N999UA gearbox: replaced\n")
+    touched = share / "images" / "synthetic_engine_photo_1.png"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 5_000_000_000))
+
+    store, report, summary = run(sync, lake)
+
+    assert transferred(report) == ["docs/synthetic_maintenance_log_1.txt", "docs/synthetic_new_note.txt"]
+    assert store.get_bytes(SHARE_PREFIX + "docs/synthetic_maintenance_log_1.txt").endswith(b"replaced\n")
+    detailed_key = report_key(report.details["task_report"], lake).replace("summary.json", "detailed.json")
+    detailed = json.loads(store.get_bytes(detailed_key))
+    reasons = {s["RelativePath"]: s["Reason"] for s in detailed["Skipped"]}
+    assert reasons["/images/synthetic_engine_photo_1.png"] == "CONTENT_UNCHANGED"
+    assert (summary["FilesTransferred"], summary["FilesSkipped"]) == (2, 11)
+
+
+def test_a_file_deleted_from_the_share_stays_in_landing(lake):
+    sync = local_sync(lake)
+    run(sync, lake)
+    (lake / SHARE_DIR / "docs" / "synthetic_procedure.md").unlink()
+
+    store, report, summary = run(sync, lake)
+
+    assert store.exists(SHARE_PREFIX + "docs/synthetic_procedure.md")
+    assert report.details["files_kept_after_source_deletion"] == "1"
+    assert summary["FilesDeleted"] == 0 and summary["Options"]["PreserveDeletedFiles"] == "PRESERVE"
+
+
+def test_lost_task_state_does_not_transfer_unchanged_files_again(lake):
+    sync = local_sync(lake)
+    run(sync, lake)
+    (lake / "sources" / "datasync_task_state.json").unlink()
+
+    _, report, summary = run(sync, lake)
+
+    assert report.objects == [] and summary["FilesSkipped"] == 12
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("/docs", "docs/a.pdf", True),
+        ("/docs/", "docs/sub/a.pdf", True),
+        ("/docs*", "docs_old/a.pdf", True),
+        ("/docs", "images/docs.png", False),
+        ("*.tmp", "a/b/c.tmp", True),
+        ("*.tmp", "a/b/c.tmpx", False),
+        ("*/scratch", "docs/scratch/a.txt", True),
+        ("/folder/file1.txt", "folder/file1.txt", True),
+        ("/folder/file1.txt", "folder/file10.txt", False),
+    ],
+)
+def test_filter_patterns_match_as_datasync_documents(pattern, path, expected):
+    assert matches(pattern, path) is expected
+
+
+def test_include_and_exclude_filters_select_what_is_transferred(lake):
+    share = lake / SHARE_DIR
+    (share / "docs" / "draft.tmp").write_text("temporary")
+    (share / "docs" / "scratch").mkdir()
+    (share / "docs" / "scratch" / "notes.txt").write_text("scratch")
+    sync = local_sync(lake, include=["/docs*|/images"], exclude=["*.tmp|*/scratch"])
+
+    _, report, summary = run(sync, lake)
+
+    assert transferred(report) == [n for n in SEEDED if not n.startswith("audio/")]
+    assert summary["Includes"] == [{"FilterType": "SIMPLE_PATTERN", "Value": "/docs*|/images"}]
+    assert not selected("audio/x.wav", ["/docs*", "/images"], [])
+
+
+def test_include_pattern_with_a_wildcard_before_its_end_is_rejected_as_datasync_does(lake):
+    with pytest.raises(ValueError, match=r"include pattern\(s\) \['\*\.pdf'\]"):
+        run(local_sync(lake, include=["*.pdf"]), lake)
+
+
+def test_a_corrupted_write_fails_verification_naming_the_file_and_the_next_execution_repairs_it(lake, monkeypatch):
+    real_put = LocalObjectStore.put_bytes
+
+    def flaky_put(self, key, data):
+        corrupt = key.endswith("synthetic_inspection_2.pdf")
+        real_put(self, key, data[:-1] + b"X" if corrupt else data)
+
+    monkeypatch.setattr(LocalObjectStore, "put_bytes", flaky_put)
+    store = LocalObjectStore(root=str(lake))
+    with pytest.raises(RuntimeError, match="verification failed for 1 file") as failure:
+        local_sync(lake).sync(dg.build_asset_context(), store)
+    monkeypatch.undo()
+
+    assert "/docs/synthetic_inspection_2.pdf (checksum mismatch" in str(failure.value)
+    [summary_key] = [o.key for o in store.list("landing/datasync/_reports/") if o.key.endswith("summary.json")]
+    summary = json.loads(store.get_bytes(summary_key))
+    assert summary["Status"] == "ERROR" and summary["FilesFailed"] == {"Transfer": 0, "Verify": 1}
+    assert summary["Result"]["ErrorCode"] == "VerificationFailure"
+    _, repaired, _ = run(local_sync(lake), lake)
+    assert transferred(repaired) == ["docs/synthetic_inspection_2.pdf"]
+    pdf = "docs/synthetic_inspection_2.pdf"
+    assert store.get_bytes(SHARE_PREFIX + pdf) == (lake / SHARE_DIR / pdf).read_bytes()
+
+
+# --- AwsDataSync against moto -----------------------------------------------------------------------------
+
+
+def datasync_task(subdirectory: str = "/landing/datasync/share/") -> str:
+    client = boto3.client("datasync")
+    source = client.create_location_smb(
+        ServerHostname="share.maintenance.internal", Subdirectory="/maintenance", User="datasync",
+        Password="x", AgentArns=["arn:aws:datasync:us-east-1:111222333444:agent/agent-0"],
+    )["LocationArn"]
+    destination = client.create_location_s3(
+        S3BucketArn=f"arn:aws:s3:::{BUCKET}", Subdirectory=subdirectory,
+        S3Config={"BucketAccessRoleArn": "arn:aws:iam::111222333444:role/datasync"},
+    )["LocationArn"]
+    return client.create_task(
+        SourceLocationArn=source, DestinationLocationArn=destination, Name="share-to-lake",
+        Options={"VerifyMode": "ONLY_FILES_TRANSFERRED", "TransferMode": "CHANGED"},
+    )["TaskArn"]
+
+
+@pytest.fixture
+def s3_store(aws):
+    return S3ObjectStore(bucket=BUCKET, region_name=REGION)
+
+
+def test_aws_execution_is_followed_to_success_and_reports_the_objects_it_wrote(aws, s3_store):
+    task_arn = datasync_task()
+    s3_store.put_bytes(SHARE_PREFIX + "docs/old.pdf", b"%PDF-1.4 from an earlier execution")
+    old = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET].keys[SHARE_PREFIX + "docs/old.pdf"]
+    old.last_modified = datetime(2024, 1, 1)  # moto stores naive UTC
+
+    def datasync_writes(**_):
+        s3_store.put_bytes(SHARE_PREFIX + "docs/new.pdf", b"%PDF-1.4 new")
+
+    aws.register("after-call.datasync.StartTaskExecution", datasync_writes)
+    sync = AwsDataSync(task_arn=task_arn, region_name=REGION, poll_seconds=0)
+
+    report = sync.sync(dg.build_asset_context(), s3_store)
+
+    assert [o.key for o in report.objects] == [SHARE_PREFIX + "docs/new.pdf"]
+    assert report.details["status"] == "SUCCESS"
+    assert report.details["execution_arn"].startswith(task_arn + "/execution/exec-")
+    assert boto3.client("datasync").describe_task(TaskArn=task_arn)["Status"] == "AVAILABLE"
+
+
+def test_aws_execution_that_ends_in_error_fails_naming_task_execution_and_error(aws, s3_store):
+    task_arn = datasync_task()
+
+    def errored(params, **_):
+        http = AWSResponse("https://datasync.us-east-1.amazonaws.com/", 200, {}, None)
+        result = {"ErrorCode": "VerificationFailure", "ErrorDetail": "checksum mismatch on /docs/a.pdf"}
+        execution_arn = json.loads(params["body"])["TaskExecutionArn"]
+        return http, {"TaskExecutionArn": execution_arn, "Status": "ERROR", "Result": result}
+
+    aws.register("before-call.datasync.DescribeTaskExecution", errored)
+    sync = AwsDataSync(task_arn=task_arn, region_name=REGION, poll_seconds=0)
+
+    with pytest.raises(RuntimeError) as failure:
+        sync.sync(dg.build_asset_context(), s3_store)
+
+    message = str(failure.value)
+    assert f"DataSync task {task_arn} execution {task_arn}/execution/exec-" in message
+    assert "ended ERROR: VerificationFailure: checksum mismatch on /docs/a.pdf" in message
+
+
+def test_aws_execution_still_running_at_the_timeout_fails_naming_it(aws, s3_store):
+    task_arn = datasync_task()
+    sync = AwsDataSync(task_arn=task_arn, region_name=REGION, poll_seconds=0, timeout_minutes=0)
+
+    with pytest.raises(TimeoutError, match=f"DataSync task {task_arn} execution .* did not finish within 0"):
+        sync.sync(dg.build_asset_context(), s3_store)
+
+
+def test_aws_task_writing_outside_the_lake_landing_is_rejected_before_it_starts(aws, s3_store):
+    task_arn = datasync_task(subdirectory="/exports/share/")
+
+    with pytest.raises(RuntimeError, match="writes to s3://lake-datasync/+exports/share/, not the lake's"):
+        AwsDataSync(task_arn=task_arn, region_name=REGION).sync(dg.build_asset_context(), s3_store)
+
+    task = boto3.client("datasync").describe_task(TaskArn=task_arn)
+    assert task["Status"] == "AVAILABLE" and task.get("CurrentTaskExecutionArn") is None  # never started

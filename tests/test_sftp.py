@@ -1,0 +1,227 @@
+"""The partners' SFTP server (local AWS Transfer Family): real clients upload, and we check what lands."""
+
+import shutil
+import subprocess
+import time
+from datetime import date
+
+import asyncssh
+import boto3
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from lake_platform import contracts
+from lake_platform.adapters.storage import LocalObjectStore
+from lake_platform.adapters.transfer_aws import partner_landing_prefixes
+from lake_platform.cli import main
+from lake_platform.sources import partner
+from lake_platform.sources.seed import PARTNER_LANDING
+from lake_platform.sources.sftp_server import SFTP_DIR, SftpServer, add_partner, home, upload_as_partner
+
+PLANES = b"tailnum,year,seats\nN10156,2004.0,55\nN102UW,1998.0,182\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lake")
+    add_partner(root, "faa")
+    add_partner(root, "acme")
+    with SftpServer(root) as running:
+        yield running
+
+
+def key(server, name="faa"):
+    return server.lake_root / SFTP_DIR / name / "id_ed25519"
+
+
+def landed(server, prefix="landing/sftp/"):
+    return {o.key: o for o in LocalObjectStore(root=str(server.lake_root)).list(prefix)}
+
+
+def put(server, path, data, partner="faa"):
+    async def upload():
+        async with await server.connect(partner, key(server, partner)) as conn:
+            async with conn.start_sftp_client() as sftp, sftp.open(path, "wb") as remote:
+                await remote.write(data)
+
+    server.call(upload())
+
+
+def test_an_upload_lands_in_the_partners_home_under_landing_byte_for_byte(server):
+    put(server, "/planes.csv", PLANES)
+    put(server, "deliveries/2013-02-01/airports.csv", b"faa,name\nJFK,John F Kennedy Intl\n")
+    assert landed(server)["landing/sftp/faa/planes.csv"].size == len(PLANES)
+    assert (server.lake_root / "landing/sftp/faa/planes.csv").read_bytes() == PLANES
+    assert "landing/sftp/faa/deliveries/2013-02-01/airports.csv" in landed(server)
+    # the planes contract's landing prefix picks the upload up
+    assert "landing/sftp/faa/planes.csv" in landed(server, contracts.load("planes")["source"]["landing_prefix"])
+
+
+def test_uploading_again_replaces_the_object_and_readers_see_the_old_one_until_the_new_one_is_closed(server):
+    put(server, "airlines.csv", b"carrier,name\nAA,American\n")
+    before = landed(server)["landing/sftp/faa/airlines.csv"]
+
+    async def replace():
+        async with await server.connect("faa", key(server)) as conn, conn.start_sftp_client() as sftp:
+            async with sftp.open("airlines.csv", "wb") as remote:
+                await remote.write(b"carrier,name\nAA,American Airlines\n")
+                during = (server.lake_root / "landing/sftp/faa/airlines.csv").read_bytes()
+            with pytest.raises(asyncssh.SFTPOpUnsupported):  # S3 objects are written whole: no append
+                await sftp.open("airlines.csv", "ab")
+        return during
+
+    assert server.call(replace()) == b"carrier,name\nAA,American\n"
+    after = landed(server)["landing/sftp/faa/airlines.csv"]
+    assert (server.lake_root / after.key).read_bytes() == b"carrier,name\nAA,American Airlines\n"
+    assert after.etag != before.etag
+
+
+@pytest.mark.parametrize("ending", ["connection lost", "client ends the session"])
+def test_a_partial_upload_never_appears_in_landing(server, ending):
+    async def half_an_upload():
+        conn = await server.connect("faa", key(server))
+        sftp = await conn.start_sftp_client()
+        remote = await sftp.open(f"partial_{ending[0]}.csv", "wb")
+        await remote.write(b"tailnum,seats\n" + b"N1,100\n" * 10_000)
+        visible = set(landed(server))
+        if ending == "connection lost":
+            conn.abort()
+        else:
+            sftp.exit()  # leaves the file open: asyncssh closes it while ending the session
+            await sftp.wait_closed()
+        conn.close()
+        return visible
+
+    visible_while_uploading = server.call(half_an_upload())
+    partial = server.lake_root / SFTP_DIR / "partial"
+    deadline = time.monotonic() + 5  # the server finishes the session on its own loop
+    while any(partial.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(partial.iterdir())
+    assert not [k for k in [*visible_while_uploading, *landed(server)] if "partial_" in k]
+
+
+def test_paths_stay_inside_the_partners_home(server):
+    put(server, "secret.csv", b"acme's own\n", partner="acme")
+    put(server, "../../../escape.csv", b"x")
+    put(server, "/../acme/secret.csv", b"overwritten?")
+    lake = server.lake_root
+    assert not (lake / "escape.csv").exists() and not (lake / "landing/escape.csv").exists()
+    assert (lake / "landing/sftp/faa/escape.csv").read_bytes() == b"x"  # `/..` is `/`, as in a chroot
+    assert (lake / "landing/sftp/acme/secret.csv").read_bytes() == b"acme's own\n"
+
+    async def reach_out():
+        async with await server.connect("faa", key(server)) as conn, conn.start_sftp_client() as sftp:
+            with pytest.raises(asyncssh.SFTPOpUnsupported):
+                await sftp.symlink("/etc/passwd", "passwd")
+            return await sftp.listdir("/.."), await sftp.listdir("/")
+
+    above_home, home_listing = server.call(reach_out())
+    assert sorted(above_home) == sorted(home_listing) and "escape.csv" in home_listing
+    assert (lake / "landing/sftp/faa/acme/secret.csv").read_bytes() == b"overwritten?"
+
+
+def test_a_key_not_registered_for_that_partner_is_refused_and_passwords_are_not_accepted(server):
+    stranger = server.lake_root / "stranger_key"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(stranger)
+
+    async def login(partner, private_key=None, password=None):
+        options = {"client_keys": [str(private_key)] if private_key else None, "password": password}
+        conn = await asyncssh.connect(
+            server.host, server.port, username=partner, known_hosts=server.known_hosts(),
+            config=None, agent_path=None, **options,
+        )
+        conn.close()
+
+    for partner, private_key, password in [
+        ("faa", stranger, None),  # nobody registered this key
+        ("faa", key(server, "acme"), None),  # acme's key does not open faa's home
+        ("nobody", key(server), None),  # no such partner
+        ("faa", None, "faa"),  # passwords are not an option at all
+    ]:
+        with pytest.raises(asyncssh.PermissionDenied):
+            server.call(login(partner, private_key, password))
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="OpenSSH's sftp client is not installed")
+def test_the_standard_openssh_sftp_client_uploads_with_a_batch_file(server, tmp_path):
+    (tmp_path / "planes.csv").write_bytes(PLANES)
+    batch = tmp_path / "upload.batch"
+    batch.write_text(f"put {tmp_path / 'planes.csv'} /openssh/planes.csv\nls /openssh\n")
+    ssh_options = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    result = subprocess.run(
+        ["sftp", *ssh_options, "-o", "BatchMode=yes", "-i", str(key(server)), "-P", str(server.port),
+         "-b", str(batch), f"faa@{server.host}"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (server.lake_root / "landing/sftp/faa/openssh/planes.csv").read_bytes() == PLANES
+
+
+def test_the_seeded_partner_drop_and_the_sftp_homes_share_one_layout(tmp_path):
+    assert PARTNER_LANDING == f"landing/sftp/{partner.PARTNER}"
+    assert home(tmp_path, partner.PARTNER) == tmp_path / PARTNER_LANDING
+    sftp_contracts = [contracts.load(n)["source"] for n in contracts.names()]
+    prefixes = [s["landing_prefix"] for s in sftp_contracts if s["service"] == "sftp"]
+    assert prefixes and all(p.startswith(f"{PARTNER_LANDING}/") for p in prefixes)
+
+
+def test_about_one_day_in_seven_the_partner_reseats_a_few_planes_and_resends_the_registry_over_sftp(tmp_path):
+    drop = home(tmp_path, partner.PARTNER)
+    drop.mkdir(parents=True)
+    registry = "tailnum,year,type,engines,seats,speed\n" + "".join(
+        f"N{i}00AA,200{i}.0,Fixed wing multi engine,2,{100 + i},\n" for i in range(8)
+    )
+    (drop / "planes.csv").write_text(registry)
+    before = pd.read_csv(drop / "planes.csv")
+    assert partner.revise_planes(tmp_path, date(2013, 2, 2), seed=13) is None  # a quiet day: nothing sent
+    line = partner.revise_planes(tmp_path, date(2013, 2, 1), seed=13)
+    after = pd.read_csv(drop / "planes.csv")
+    changed = after[after["seats"] != before["seats"]]
+    assert len(changed) == partner.RESEATED and all(t in line for t in changed["tailnum"])
+    pd.testing.assert_frame_equal(after.drop(columns="seats"), before.drop(columns="seats"))
+    assert (after["seats"] > 0).all()
+    assert (tmp_path / SFTP_DIR / partner.PARTNER / "authorized_keys").exists()  # it logged in with a key
+
+
+def test_lake_sftp_add_partner_generates_or_registers_keys(tmp_path):
+    env = {"LAKE_ROOT": str(tmp_path)}
+    result = CliRunner().invoke(main, ["sftp", "add-partner", "acme"], env=env)
+    assert result.exit_code == 0, result.output
+    theirs = tmp_path / "theirs.pub"
+    asyncssh.generate_private_key("ssh-ed25519").write_public_key(theirs)
+    result = CliRunner().invoke(main, ["sftp", "add-partner", "acme", "--public-key", str(theirs)], env=env)
+    assert result.exit_code == 0, result.output
+    authorized = (tmp_path / SFTP_DIR / "acme" / "authorized_keys").read_text().splitlines()
+    assert len(authorized) == 2 and theirs.read_text().split()[1] in authorized[1]
+    bad = CliRunner().invoke(main, ["sftp", "add-partner", "../etc"], env=env)
+    assert bad.exit_code != 0 and "not a valid partner name" in bad.output
+
+
+def test_upload_as_partner_registers_the_partner_then_uploads_through_its_own_server(tmp_path):
+    path = upload_as_partner(tmp_path, "faa", "airports.csv", b"faa,name\n")
+    assert path == tmp_path / "landing/sftp/faa/airports.csv" and path.read_bytes() == b"faa,name\n"
+
+
+@mock_aws
+def test_transfer_family_homes_resolve_to_landing_prefixes_and_a_home_outside_landing_is_refused():
+    transfer = boto3.client("transfer", region_name="eu-west-1")
+    server_id = transfer.create_server(Domain="S3", Protocols=["SFTP"])["ServerId"]
+    role = "arn:aws:iam::123456789012:role/transfer-partners"
+    logical = [{"Entry": "/", "Target": "/lake-bucket/landing/sftp/faa"}]
+    transfer.create_user(ServerId=server_id, UserName="faa", Role=role,
+                         HomeDirectoryType="LOGICAL", HomeDirectoryMappings=logical)
+    transfer.create_user(ServerId=server_id, UserName="acme", Role=role, HomeDirectory="/lake-bucket/landing/sftp/acme/")
+    transfer.create_user(ServerId=server_id, UserName="stray", Role=role, HomeDirectory="/lake-bucket/landing/../raw")
+
+    resolved = partner_landing_prefixes(server_id, ["faa", "acme"], "lake-bucket", client=transfer)
+    assert resolved == {"faa": ["landing/sftp/faa/"], "acme": ["landing/sftp/acme/"]}
+    with pytest.raises(ValueError, match="'stray'.*outside s3://lake-bucket/landing/"):
+        partner_landing_prefixes(server_id, ["faa", "stray"], "lake-bucket", client=transfer)
+    with pytest.raises(ValueError, match="outside s3://other-bucket/landing/"):
+        partner_landing_prefixes(server_id, ["faa"], "other-bucket", client=transfer)
+    efs = transfer.create_server(Domain="EFS", Protocols=["SFTP"])["ServerId"]
+    with pytest.raises(ValueError, match="EFS, not S3"):
+        partner_landing_prefixes(efs, [], "lake-bucket", client=transfer)
