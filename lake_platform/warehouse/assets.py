@@ -7,6 +7,8 @@ True), so a failing test fails the check and, with severity `error`, blocks the 
 
 # No `from __future__ import annotations`: dagster reads the `context` annotation at definition time
 # and rejects it as a string.
+import os
+
 import dagster as dg
 from dagster_dbt import DbtProject, dbt_assets
 
@@ -25,6 +27,11 @@ def build_warehouse_assets(target: str, project: DbtProject = DBT_PROJECT) -> dg
     )
     def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
         """Builds the warehouse with dbt: staging views over the lake, then facts, dimensions and marts."""
+        # A backfill or the automation sensor may build the dimensions in an earlier run than the facts
+        # (the facts wait for the daily partitions). dbt's default (eager) indirect selection would then run
+        # the facts' relationship tests with the dimensions, before the fact tables exist; cautious runs a
+        # test only when all the models it reads are selected. Dagster's own override (empty) still wins.
+        os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
         yield from dbt.cli(["build", *dbt.lake_vars()], context=context).stream()
 
     return warehouse_dbt_models
