@@ -236,11 +236,16 @@ class SftpServer:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._acceptor.close()
-        self.call(self._acceptor.wait_closed())
+        # Closed on the loop's own thread: asyncio servers are not thread-safe (closing one from the caller's
+        # thread raced the loop and failed now and then with "'NoneType' object is not iterable").
+        self.call(self._close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+    async def _close(self) -> None:
+        self._acceptor.close()
+        await self._acceptor.wait_closed()
 
     def call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run `coroutine` on the server's loop and return its result."""
