@@ -27,7 +27,7 @@ def _warehouse_rows(current: Settings, models: list[str]) -> dict[str, int]:
 
 def _rows(result, current: Settings) -> list[tuple[str, object, str]]:
     """One row per asset; a daily-partitioned asset has one materialization per day of the run, alike."""
-    rows: dict[str, tuple[str, object, str]] = {}
+    rows: dict[str, tuple[str, object, str]] = {}  # asset key -> (key, count, where)
     days: dict[str, int] = {}
     for event in result.all_events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
@@ -43,16 +43,14 @@ def _rows(result, current: Settings) -> list[tuple[str, object, str]]:
         if "roc_auc" in meta:
             where = f"ROC AUC {meta['roc_auc']:.3f} vs baseline {meta['baseline_roc_auc']:.3f}; {where}"
         rows[key] = (key, count, where)
-    rows = {k: (f"{k} ({days[k]} days)" if days[k] else k, c, w) for k, (_, c, w) in rows.items()}.values()
-    rows = list(rows)
-    counts = _warehouse_rows(current, [k.removeprefix("warehouse/") for k, _, _ in rows if k.startswith("warehouse/")])
+    counts = _warehouse_rows(current, [k.removeprefix("warehouse/") for k in rows if k.startswith("warehouse/")])
     path = current.lake_root / "warehouse" / "lake.duckdb"
     out = []
-    for key, count, where in rows:
+    for key, count, where in rows.values():
         model = key.removeprefix("warehouse/")
         if model != key and model in counts:
             count, where = counts[model], f"{path} main.{model}"
-        out.append((key, count, where))
+        out.append((f"{key} ({days[key]} days)" if days[key] else key, count, where))
     return out
 
 

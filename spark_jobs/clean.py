@@ -38,7 +38,7 @@ import sys
 from typing import Any
 
 from clean_merge import is_delete, is_final, merge_counts, rank_versions
-from clean_read import META, OP, control_columns, read_inputs
+from clean_read import META, OP, WHOLE_FILE, control_columns, read_inputs, whole_file_quarantine
 from lake_tables import read_back, write_table
 
 SPARK_TYPES = {
@@ -136,8 +136,6 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         kept = in_partition_range(kept, contract, part)
     for r in rejected:  # in the Glue driver log too, not only in the metadata
         print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
-
-    from clean_read import WHOLE_FILE, whole_file_quarantine
 
     # A file rejected whole gets one row too, so the quarantine lists every rejected input; its records were
     # never read, so it counts in files_quarantined, not in rows_quarantined (the record accounting).

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -22,7 +21,8 @@ def read_table(store: ObjectStore, location: str, columns=None, filters=None) ->
     if not location.startswith("s3://"):
         dataset = ds.dataset(location, format="parquet", partitioning=_hive_dates(Path(location)),
                              ignore_prefixes=["_", "."])
-        return dataset.to_table(columns=columns, filter=_expression(filters)).to_pandas()
+        expression = pq.filters_to_expression(filters) if filters else None
+        return dataset.to_table(columns=columns, filter=expression).to_pandas()
     root = store.uri("")
     prefix = location[len(root) :].rstrip("/") + "/"
     tables = []
@@ -35,7 +35,7 @@ def read_table(store: ObjectStore, location: str, columns=None, filters=None) ->
             if value and name not in table.column_names:
                 day = pa.array([date.fromisoformat(value)] * table.num_rows, pa.date32())
                 table = table.append_column(name, day)
-        table = table.filter(_expression(filters)) if filters else table
+        table = table.filter(pq.filters_to_expression(filters)) if filters else table
         tables.append(table.select(columns) if columns else table)
     if not tables:
         raise FileNotFoundError(f"no Parquet files under {location}")
@@ -46,18 +46,6 @@ def _hive_dates(folder: Path):
     """The lake's partition folders are `<date column>=YYYY-MM-DD`: read them back as date32 columns."""
     names = sorted({p.name.split("=", 1)[0] for p in folder.iterdir() if "=" in p.name}) if folder.is_dir() else []
     return ds.partitioning(pa.schema([(n, pa.date32()) for n in names]), flavor="hive") if names else None
-
-
-def _expression(filters):
-    """pyarrow's [(column, op, value), ...] filter list as a dataset expression (all must hold)."""
-    if not filters:
-        return None
-    ops = {">": "__gt__", ">=": "__ge__", "<": "__lt__", "<=": "__le__", "==": "__eq__", "=": "__eq__", "!=": "__ne__"}
-    expression = None
-    for column, op, value in filters:
-        term = getattr(pc.field(column), ops[op])(value)
-        expression = term if expression is None else expression & term
-    return expression
 
 
 def write_parquet(store: ObjectStore, key: str, frame: pd.DataFrame, schema: pa.Schema | None = None) -> None:

@@ -4,7 +4,18 @@ import dagster as dg
 
 from lake_platform import contracts
 from lake_platform.adapters.storage import ObjectStore
-from lake_platform.raw.copy import copy_to_raw, manifest_key
+from lake_platform.raw.copy import RawReport, copy_to_raw, manifest_key
+
+
+def copy_metadata(store: ObjectStore, dataset: str, report: RawReport) -> dict:
+    """What a raw copy did, for any dataset: counts, bytes and where its manifest is."""
+    return {
+        "objects_current": len(report.current),
+        "objects_copied": len(report.copied),
+        "objects_unchanged": report.unchanged,
+        "bytes_current": sum(e["size"] for e in report.current.values()),
+        "manifest": dg.MetadataValue.path(store.uri(manifest_key(dataset))),
+    }
 
 
 def raw_asset(name: str) -> dg.AssetsDefinition:
@@ -25,11 +36,7 @@ def raw_asset(name: str) -> dg.AssetsDefinition:
         rows = [(k, e["sha256"][:16], e["size"]) for k, e in sorted(report.current.items())]
         return dg.MaterializeResult(
             metadata={
-                "objects_current": len(report.current),
-                "objects_copied": len(report.copied),
-                "objects_unchanged": report.unchanged,
-                "bytes_current": sum(e["size"] for e in report.current.values()),
-                "manifest": dg.MetadataValue.path(store.uri(manifest_key(name))),
+                **copy_metadata(store, name, report),
                 "objects": dg.MetadataValue.md(
                     "| landing key | sha256 | bytes |\n|---|---|---|\n"
                     + "\n".join(f"| `{k}` | `{s}…` | {n:,} |" for k, s, n in rows[:50])

@@ -6,8 +6,8 @@ import dagster as dg
 from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.datasync import SHARE_PREFIX
 from lake_platform.adapters.storage import ObjectStore
-from lake_platform.raw.assets import raw_assets
-from lake_platform.raw.copy import copy_to_raw, manifest_key
+from lake_platform.raw.assets import copy_metadata, raw_assets
+from lake_platform.raw.copy import copy_to_raw
 from lake_platform.raw.inventory import COLUMNS, update_inventory
 
 
@@ -16,15 +16,7 @@ def raw_share(store: ObjectStore) -> dg.MaterializeResult:
     """Immutable copies of every file DataSync landed from the maintenance share (documents, photos,
     audio), by content, with SHA-256 checksums: a file changed on the share gets a new raw copy."""
     report = copy_to_raw(store, "share", SHARE_PREFIX)
-    return dg.MaterializeResult(
-        metadata={
-            "objects_current": len(report.current),
-            "objects_copied": len(report.copied),
-            "objects_unchanged": report.unchanged,
-            "bytes_current": sum(e["size"] for e in report.current.values()),
-            "manifest": dg.MetadataValue.path(store.uri(manifest_key("share"))),
-        }
-    )
+    return dg.MaterializeResult(metadata=copy_metadata(store, "share", report))
 
 
 @dg.asset(
