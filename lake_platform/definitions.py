@@ -35,28 +35,37 @@ materialize_everything = dg.define_asset_job(
 RETRAIN = (dg.AutomationCondition.cron_tick_passed("0 4 * * 1") & ~dg.AutomationCondition.in_progress()).with_label(
     "weekly retrain, Mondays 04:00"
 )
-FOLLOWERS = {"warehouse", "serving", "exports"}  # unpartitioned layers refreshed after any new day upstream
-FOLLOWER_KEYS = {dg.AssetKey(["ml", "delay_predictions"]), dg.AssetKey(["raw", "object_inventory"])}
 
 
 def with_automation_conditions(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """Declarative automation downstream of the sensors (which request raw + clean for the days that new data
-    touches): curated days follow their clean days (set on those assets); the layers below refresh once.
-
-    A follower waits for its unpartitioned dependencies to exist (no predictions before a first model); it
-    cannot wait for every day of a daily dependency, most of which have no data and never will.
+    touches):
+    - a daily-partitioned asset runs a day when that day of a daily dependency changed
+      (`partitions.on_upstream_update`); its unpartitioned dependencies (reference data, dimensions, the model)
+      are read as of the day's processing and do not rerun history when they change. An asset that sets its
+      own condition keeps it.
+    - an unpartitioned asset below daily ones (aggregates: the monthly mart, its export, the object inventory)
+      refreshes once after any upstream day or dependency changed, once its unpartitioned dependencies exist
+      (no predictions before a first model); it cannot wait for every day of a daily dependency, most of which
+      have no data and never will.
+    - the model retrains weekly (RETRAIN).
+    Assets with no dependencies in the lake (landing) are left to the sensors and schedules.
     """
-    unpartitioned = [key for a in assets if a.partitions_def is None for key in a.keys]
+    unpartitioned = dg.AssetSelection.assets(*[key for a in assets if a.partitions_def is None for key in a.keys])
+    daily = partitions.on_upstream_update(ignore=unpartitioned)
     follow = partitions.AFTER_ANY_UPSTREAM_DAY & ~dg.AutomationCondition.any_deps_match(
         dg.AutomationCondition.missing()
-    ).allow(dg.AssetSelection.assets(*unpartitioned))
+    ).allow(unpartitioned)
     follow = follow.with_label("after any upstream day, once its unpartitioned dependencies exist")
+    derived_groups = {"curated", "warehouse", "ml", "serving", "exports"}
 
     def condition(spec: dg.AssetSpec) -> dg.AssetSpec:
         if spec.key == dg.AssetKey(["ml", "delay_model"]):
             return spec.replace_attributes(automation_condition=RETRAIN)
-        if spec.group_name in FOLLOWERS or spec.key in FOLLOWER_KEYS:
-            return spec.replace_attributes(automation_condition=follow)
+        if spec.automation_condition is not None:
+            return spec
+        if spec.group_name in derived_groups or spec.key == dg.AssetKey(["raw", "object_inventory"]):
+            return spec.replace_attributes(automation_condition=daily if spec.partitions_def else follow)
         return spec
 
     return dg.map_asset_specs(condition, assets)
@@ -99,7 +108,7 @@ def build_definitions(deployment: str, lake_root: Path, automation: bool | None 
         *clean_assets,
         flight_features,
         route_performance_daily,
-        build_warehouse_assets(target),
+        *build_warehouse_assets(target),
         *build_export_assets(target),
         *ml_assets,
         *serving_assets,

@@ -29,7 +29,7 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 
-def on_upstream_update(ignore: list[dg.AssetKey] | None = None) -> dg.AutomationCondition:
+def on_upstream_update(ignore: list[dg.AssetKey] | dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """For a daily-partitioned asset: run a day when that day of a dependency updated.
 
     Dagster's eager() considers only the latest time partition; late CDC changes touch older days too, so
@@ -38,7 +38,8 @@ def on_upstream_update(ignore: list[dg.AssetKey] | None = None) -> dg.Automation
     """
     updated = dg.AutomationCondition.any_deps_updated()
     if ignore:
-        updated = updated.ignore(dg.AssetSelection.assets(*ignore))
+        selection = ignore if isinstance(ignore, dg.AssetSelection) else dg.AssetSelection.assets(*ignore)
+        updated = updated.ignore(selection)
     return (
         (dg.AutomationCondition.newly_missing() | updated).since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
@@ -49,7 +50,7 @@ def on_upstream_update(ignore: list[dg.AssetKey] | None = None) -> dg.Automation
 
 ON_UPSTREAM_UPDATE = on_upstream_update()
 
-# For an unpartitioned asset over daily-partitioned ones (warehouse models, predictions, serving, exports):
+# For an unpartitioned asset over daily-partitioned ones (the aggregates: monthly mart, its export, inventory):
 # refresh once after any day of a dependency changed. No "deps missing" clause: most days of a daily
 # partitions definition (every day since 2013) have no data and are never materialized.
 AFTER_ANY_UPSTREAM_DAY = (

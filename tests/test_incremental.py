@@ -25,8 +25,20 @@ from lake_platform.sources.seed import OPERATIONS_DB, seed
 from lake_platform.sources.simulate import simulate
 
 CLEAN_FLIGHTS = dg.AssetKey(["clean", "flights"])
-PARTITIONED = [CLEAN_FLIGHTS, dg.AssetKey(["clean", "weather"]), dg.AssetKey(["curated", "flight_features"]),
-               dg.AssetKey(["curated", "route_performance_daily"])]
+WEATHER_DAYS = [dg.AssetKey(["clean", "weather"]), dg.AssetKey(["warehouse", "stg_lake__weather"])]
+# Every daily asset derived from the flights: the same days as clean/flights.
+FLIGHT_DAYS = [
+    dg.AssetKey(path.split("/"))
+    for path in (
+        "curated/flight_features", "curated/route_performance_daily", "warehouse/stg_lake__flights",
+        "warehouse/stg_lake__flight_features", "warehouse/stg_lake__route_performance_daily",
+        "warehouse/fct_flights", "warehouse/fct_route_performance_daily", "ml/delay_predictions",
+        "serving/delay_predictions",
+    )
+]
+PARTITIONED = [CLEAN_FLIGHTS, *WEATHER_DAYS, *FLIGHT_DAYS]
+# Aggregates over every day: refreshed once, however many days changed.
+AGGREGATES = [["warehouse", "mart_carrier_ontime_monthly"], ["exports", "carrier_ontime_monthly"]]
 
 
 def days(first: str, last: str) -> set[str]:
@@ -132,24 +144,55 @@ def test_only_the_days_touched_rematerialize(simulated):
     revisable = days("2013-01-29", "2013-02-02")  # updates and deletes reach back three days
     flights = materialized_partitions(instance, CLEAN_FLIGHTS, mark)
     assert new_days <= flights <= new_days | revisable, (sorted(flights), daemon.runs)
-    assert materialized_partitions(instance, dg.AssetKey(["clean", "weather"]), mark) == new_days
-    for key in PARTITIONED[2:]:
+    for key in WEATHER_DAYS:
+        assert materialized_partitions(instance, key, mark) == new_days, key
+    for key in FLIGHT_DAYS:
         assert materialized_partitions(instance, key, mark) == flights, key
     untouched = days("2013-01-01", "2013-01-28")
     for key in PARTITIONED:
         assert not materialized_partitions(instance, key, mark) & untouched, key
 
 
-def test_layers_below_refresh_once(simulated):
-    """Three new days and their revisions reach the warehouse, the predictions and serving in one refresh each
-    (requested on the same tick as the curated days they wait for), not once per day or per upstream run."""
+def test_every_daily_asset_is_daily_partitioned_and_each_day_ran_once(simulated):
     _, instance, mark, daemon = simulated
-    for key in (["warehouse", "fct_flights"], ["warehouse", "mart_carrier_ontime_monthly"],
-                ["ml", "delay_predictions"], ["serving", "delay_predictions"]):
+    graph = build_definitions("local", simulated[0]).resolve_asset_graph()
+    for key in PARTITIONED:
+        assert graph.get(key).partitions_def == partitions.DAILY, key
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=mark), limit=1000
+        ).records
+        assert len(records) == len({r.partition_key for r in records}), (key, daemon.runs)
+
+
+def test_aggregates_refresh_once(simulated):
+    """Three new days and their revisions reach the monthly mart and its export in one refresh each
+    (requested on the same tick as the days they wait for), not once per day or per upstream run."""
+    _, instance, mark, daemon = simulated
+    for key in AGGREGATES:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), after_storage_id=mark), limit=10
         ).records
         assert len(records) == 1, (key, daemon.runs)
+
+
+def test_the_warehouse_facts_and_serving_match_the_clean_flights(simulated):
+    """The days replaced one range at a time leave fct_flights equal to the clean flights, and the serving
+    table one item per predicted flight (the days after the model's cutoff)."""
+    root, *_ = simulated
+    clean = duckdb.sql(
+        f"select flight_id, arr_delay from read_parquet('{root}/clean/flights/**/*.parquet', "
+        "hive_partitioning = true) order by flight_id"
+    ).fetchall()
+    with duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True) as con:
+        facts = con.execute("select flight_id, arr_delay from fct_flights order by flight_id").fetchall()
+    assert facts == clean
+    predicted = duckdb.sql(
+        f"select flight_id from read_parquet('{root}/ml/delay_predictions/**/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+    assert predicted, "the simulated days are after the model's cutoff: they are scored"
+    serving = local_resources(root)["serving"]
+    assert serving.count() == len(predicted)
+    assert all(serving.get(flight_id) is not None for (flight_id,) in predicted[-50:])
 
 
 def test_clean_flights_still_reconcile_with_the_operations_database(simulated):

@@ -69,11 +69,13 @@ class ModelTraining(dg.ConfigurableResource):
         self,
         context: dg.AssetExecutionContext,
         job_name: str,
-        channels: dict[str, str],
+        channels: dict[str, str | list[str]],
         hyperparameters: dict[str, Any],
         output_key_prefix: str,
     ) -> TrainingResult:
-        """Run the script on `channels` ({name: location of a Parquet folder}); artifacts under the prefix."""
+        """Run the script on `channels`; artifacts under the prefix. A channel is the location of a Parquet folder,
+        or a list of folders: the current partitions of a partitioned table (`training_channel`), each arriving in
+        the channel under its own folder name (`flight_date=<day>/`), where the script reads the value back."""
         raise NotImplementedError
 
     def batch_predict(
@@ -193,6 +195,16 @@ def load_handlers(script: Path):
     return module
 
 
+def training_channel(catalog, zone: str, table: str) -> str | list[str]:
+    """What a training job reads of a cataloged table: its location, or for a partitioned table the locations of
+    its current partitions. Not the partitioned table's location: on Glue that is the folder of all its versions,
+    superseded ones included (kept for in-flight readers), so reading it whole would count a replaced day twice."""
+    info = catalog.get(zone, table)
+    if info is None or not info.partition_keys:
+        return catalog.location(zone, table)  # raises the clear LookupError for a missing table
+    return [location for _, location in sorted(catalog.partitions(zone, table).items())]
+
+
 class LocalScriptMode(ModelTraining):
     """Runs the training script in a subprocess under the script-mode contract, in a temporary /opt/ml."""
 
@@ -207,7 +219,12 @@ class LocalScriptMode(ModelTraining):
             for name, location in channels.items():
                 # SageMaker's File mode copies each channel before the script starts; so do we, which also
                 # keeps the script's view stable if the table is republished meanwhile.
-                shutil.copytree(location, opt_ml / "input" / "data" / name)
+                if isinstance(location, str):
+                    shutil.copytree(location, opt_ml / "input" / "data" / name)
+                    continue
+                for folder in location:
+                    shutil.copytree(folder, opt_ml / "input" / "data" / name / Path(folder.rstrip("/")).name)
+                (opt_ml / "input" / "data" / name).mkdir(parents=True, exist_ok=True)
             (opt_ml / "model").mkdir()
             (opt_ml / "output" / "data").mkdir(parents=True)
             config = opt_ml / "input" / "config"

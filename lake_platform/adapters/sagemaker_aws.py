@@ -46,9 +46,27 @@ class SageMakerTraining(ModelTraining):
             raise ValueError(f"{uri} is outside the lake ({root})")
         return uri[len(root) :]
 
+    def _manifest(self, prefix: str, job_name: str, name: str, folders: list[str]) -> str:
+        """A SageMaker manifest file listing every object of `folders` (a partitioned table's current partitions),
+        relative to the lake's root: in File mode each object lands in the channel at its relative path, so
+        `<table version>/flight_date=<day>/part-*.parquet` keeps the partition value in its folder name."""
+        root = self.store.uri("")
+        keys = [o.key for folder in folders for o in self.store.list(self._key(folder).rstrip("/") + "/")
+                if not o.key.rsplit("/", 1)[-1].startswith(("_", "."))]
+        if not keys:
+            raise FileNotFoundError(f"channel {name}: no objects under its {len(folders)} partition folder(s)")
+        key = self._job_key(prefix, job_name, f"input/{name}.manifest")
+        self.store.put_bytes(key, json.dumps([{"prefix": root}, *keys]).encode())
+        return self.store.uri(key)
+
     def train(self, context, job_name, channels, hyperparameters, output_key_prefix):
         client = self._client()
         source_key = self._upload_source(output_key_prefix, job_name)
+        channels = {
+            name: location if isinstance(location, str)
+            else {"manifest": self._manifest(output_key_prefix, job_name, name, location)}
+            for name, location in channels.items()
+        }
         client.create_training_job(
             **self.training_job_request(
                 job_name, channels, hyperparameters, output_key_prefix, source_key, client.meta.region_name
@@ -87,6 +105,12 @@ class SageMakerTraining(ModelTraining):
                         "S3DataSource": {
                             "S3DataType": "S3Prefix",
                             "S3Uri": location.rstrip("/") + "/",
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                        if isinstance(location, str)
+                        else {
+                            "S3DataType": "ManifestFile",
+                            "S3Uri": location["manifest"],
                             "S3DataDistributionType": "FullyReplicated",
                         }
                     },

@@ -8,14 +8,16 @@ location (measured with -X importtime), which needs neither.
 import dagster as dg
 from pydantic import Field
 
+from lake_platform import partitions
 from lake_platform.adapters.catalog import Catalog, new_version, version_key
-from lake_platform.adapters.sagemaker import ModelTraining, TrainingResult
+from lake_platform.adapters.sagemaker import ModelTraining, TrainingResult, training_channel
 from lake_platform.adapters.storage import ObjectStore
 from lake_platform.ml import registry
 
 KINDS = {"sagemaker", "scikit-learn", "s3"}
 FEATURES = dg.AssetKey(["curated", "flight_features"])
 MODEL = dg.AssetKey(["ml", "delay_model"])
+PREDICTIONS = dg.AssetKey(["ml", "delay_predictions"])
 BEATS_BASELINE = "delay_model_beats_baseline"
 
 
@@ -90,7 +92,7 @@ def delay_model(
     model = sagemaker.train(
         context,
         job_name=f"delay-model-{new_version(context.run_id)}",
-        channels={"features": catalog.location("curated", "flight_features")},
+        channels={"features": training_channel(catalog, "curated", "flight_features")},
         hyperparameters=config.hyperparameters(),
         output_key_prefix=registry.MODELS_PREFIX,
     )
@@ -105,7 +107,17 @@ class DelayPredictionsConfig(dg.Config):
     threshold: float = Field(default=0.5, description="predicted_late is 1 when probability_late >= threshold.")
 
 
-@dg.asset(key=["ml", "delay_predictions"], deps=[MODEL, FEATURES], group_name="ml", kinds=KINDS)
+@dg.asset(
+    key=PREDICTIONS,
+    deps=[MODEL, FEATURES],
+    group_name="ml",
+    kinds=KINDS,
+    # A day is rescored when its features day changes. A retrained model (weekly) does not trigger: it applies
+    # to the days scored after it, and history keeps the predictions made when it was scored.
+    automation_condition=partitions.on_upstream_update(ignore=[MODEL]),
+    partitions_def=partitions.DAILY,
+    backfill_policy=partitions.SINGLE_RUN,
+)
 def delay_predictions(
     context: dg.AssetExecutionContext,
     config: DelayPredictionsConfig,
@@ -113,32 +125,53 @@ def delay_predictions(
     catalog: Catalog,
     sagemaker: ModelTraining,
 ) -> dg.MaterializeResult:
-    """The approved model's probability of arriving late for every flight after its training cutoff
-    (the hold-out window, cancelled flights included), scored by SageMaker batch transform (locally:
-    the script's own inference handlers). Table `ml.delay_predictions`, one row per flight."""
+    """The approved model's probability of arriving late for every flight of the run's days (cancelled flights
+    included) that the model did not train on, i.e. after its training cutoff; scored by one SageMaker batch
+    transform for the whole range of days (locally: the script's own inference handlers). Table
+    `ml.delay_predictions`, one row per flight, daily-partitioned by flight_date.
+
+    A day at or before the cutoff has nothing to score: its partition is published empty (a range entirely
+    inside the training window makes no SageMaker call). Days outside the run's range are left as they are.
+    Automation: a day is rescored when its `curated/flight_features` day changes; a retrained model (weekly)
+    scores the days materialized after it and does not rescore history."""
     from lake_platform.ml import predictions
-    from lake_platform.ml.tables import write_parquet
 
     model = registry.approved_model(store)
+    cutoff = model.metrics["cutoff_date"]
+    days = context.partition_keys
+    trained_on, to_score = predictions.split_days(days, cutoff)
     version = new_version(context.run_id)
-    location = catalog.location("curated", "flight_features")
-    table = predictions.score_holdout(context, store, location, sagemaker, model, version, config.threshold)
-    key = f"{version_key('ml', 'delay_predictions', version)}/part-00000.parquet"
-    write_parquet(store, key, table, predictions.SCHEMA)
-    description = "arrival-delay predictions for the hold-out window"
-    info = catalog.publish("ml", "delay_predictions", version, predictions.COLUMNS, description)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": dg.MetadataValue.int(len(table)),
+    features = predictions.features_for_days(store, catalog, to_score) if to_score else None
+    if features is None or features.empty:
+        why = f"no flights in the {len(to_score)} day(s) after it" if to_score else "every day is on or before it"
+        context.log.info(f"{days[0]} .. {days[-1]}: model cutoff {cutoff}, {why}: nothing to score, no batch job")
+        table = predictions.empty_table()
+    else:
+        table = predictions.score(context, store, features, sagemaker, model, version, config.threshold)
+    written = predictions.write_days(store, version_key("ml", "delay_predictions", version), table)
+    description = "arrival-delay predictions for the flights after the model's training cutoff"
+    # replaced=days: the range's days take this version's data, and a day it has no rows for disappears.
+    info = catalog.publish(
+        "ml", "delay_predictions", version, predictions.COLUMNS, description, predictions.PARTITION_COLUMN, days
+    )
+    metadata = {
+        "dagster/row_count": dg.MetadataValue.int(len(table)),
+        "window": f"{days[0]} .. {days[-1]} ({len(days)} days)",
+        "days_scored": dg.MetadataValue.int(len(to_score)),
+        "days_in_training_window": dg.MetadataValue.int(len(trained_on)),
+        "days_with_predictions": dg.MetadataValue.int(len(written)),
+        "cutoff_date": cutoff,
+        "model_version": model.job_name,
+        "version": version,
+        "location": dg.MetadataValue.path(info.location),
+    }
+    if len(table):
+        metadata |= {
             "predicted_late": dg.MetadataValue.int(int(table["predicted_late"].sum())),
             "mean_probability_late": dg.MetadataValue.float(float(table["probability_late"].mean())),
-            "model_version": model.job_name,
-            "window": f"{table['flight_date'].min()} .. {table['flight_date'].max()}",
-            "version": version,
-            "location": dg.MetadataValue.path(info.location),
             "preview": dg.MetadataValue.md(table.head(10).to_markdown(index=False)),
         }
-    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 ml_assets = [delay_model, delay_predictions]

@@ -1,4 +1,10 @@
-"""Batch predictions for the hold-out window: what is sent for scoring, and the table that comes back."""
+"""Batch predictions after the model's training cutoff: what is sent for scoring, and the table that comes back.
+
+The table `ml.delay_predictions` is daily-partitioned by flight_date, written Hive-style like the other
+partitioned lake tables (Spark's layout): `<version>/flight_date=YYYY-MM-DD/part-00000.parquet`, the date in the
+folder name only, not inside the files. Readers take it from the folder (read_table, DuckDB's hive_partitioning,
+Athena/Spectrum through the Glue partitions).
+"""
 
 import io
 from datetime import date
@@ -6,8 +12,9 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
+from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.storage import ObjectStore
-from lake_platform.ml.tables import read_table, write_chunks
+from lake_platform.ml.tables import read_partitions, write_chunks, write_parquet
 
 # Outcomes are never sent for scoring: the model must not see them, even by mistake.
 OUTCOME_COLUMNS = ["dep_delay", "arr_delay", "arrived_late", "cancelled"]
@@ -26,17 +33,32 @@ SCHEMA = pa.schema(
         ("model_version", pa.string()),
     ]
 )
+PARTITION_COLUMN = "flight_date"
+FILE_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index(PARTITION_COLUMN))  # the date is the folder's, not the file's
 CATALOG_TYPES = {pa.int64(): "bigint", pa.int32(): "int", pa.float64(): "double", pa.date32(): "date"}
 COLUMNS = [(f.name, CATALOG_TYPES.get(f.type, "string")) for f in SCHEMA]
 
 
-def holdout_features(store: ObjectStore, location: str, cutoff_date: str) -> pd.DataFrame:
-    """Every flight after the model's training cutoff (cancelled ones too), without outcome columns."""
+def split_days(days: list[str], cutoff_date: str) -> tuple[list[str], list[str]]:
+    """(days the model trained on, days to score): a day at or before `cutoff_date` is in the training window
+    and has nothing to score; the model only predicts flights it has not seen."""
     cutoff = date.fromisoformat(cutoff_date)
-    frame = read_table(store, location, filters=[("flight_date", ">", cutoff)])
-    if frame.empty:
-        raise ValueError(f"no flights after the model's cutoff {cutoff_date} in {location}")
+    trained = [d for d in days if date.fromisoformat(d) <= cutoff]
+    return trained, [d for d in days if date.fromisoformat(d) > cutoff]
+
+
+def features_for_days(store: ObjectStore, catalog: Catalog, days: list[str]) -> pd.DataFrame:
+    """The flights of `days` in curated.flight_features (cancelled ones too), without outcome columns.
+
+    Only those days' partitions are read. Empty when none of the days has flights (not an error: a range of
+    days may have no data yet).
+    """
+    frame = read_partitions(store, catalog, "curated", "flight_features", days)
     return frame.drop(columns=[c for c in OUTCOME_COLUMNS if c in frame.columns])
+
+
+def empty_table() -> pd.DataFrame:
+    return SCHEMA.empty_table().to_pandas()
 
 
 def read_batch_output(store: ObjectStore, output_key: str) -> pd.DataFrame:
@@ -65,12 +87,12 @@ def assemble(features: pd.DataFrame, scored: pd.DataFrame, model_version: str, t
     return table.sort_values(["flight_date", "flight_id"], ignore_index=True)[SCHEMA.names]
 
 
-def score_holdout(context, store: ObjectStore, location: str, sagemaker, model, version: str, threshold: float):
-    """Send the hold-out flights through batch prediction; returns the assembled predictions table.
-
-    The scoring files live under `ml/_scoring/<version>/` and are removed once the table is assembled.
+def score(context, store: ObjectStore, features: pd.DataFrame, sagemaker, model, version: str, threshold: float):
+    """Send `features` (every flight of a range of days) through one batch prediction; returns the assembled
+    predictions table. The scoring files live under `ml/_scoring/<version>/` and are removed afterwards.
     """
-    features = holdout_features(store, location, model.metrics["cutoff_date"])
+    if features.empty:
+        raise ValueError("nothing to score: the caller publishes an empty range without a batch prediction")
     scratch = f"ml/_scoring/{version}"
     write_chunks(store, f"{scratch}/input", features, ROWS_PER_FILE)
     job_name = f"delay-predictions-{version}"
@@ -78,3 +100,16 @@ def score_holdout(context, store: ObjectStore, location: str, sagemaker, model, 
     table = assemble(features, read_batch_output(store, f"{scratch}/output"), model.job_name, threshold)
     store.delete_prefix(scratch)
     return table
+
+
+def write_days(store: ObjectStore, prefix: str, table: pd.DataFrame) -> list[str]:
+    """The predictions as one `flight_date=<day>/part-00000.parquet` per day under the version folder `prefix`,
+    plus a `_SUCCESS` marker (as Spark writes), so the folder exists even when the range has no rows.
+    Returns the days written."""
+    days = []
+    for day, rows in table.groupby(PARTITION_COLUMN, sort=True):
+        key = f"{prefix}/{PARTITION_COLUMN}={day.isoformat()}/part-00000.parquet"
+        write_parquet(store, key, rows.drop(columns=[PARTITION_COLUMN]), FILE_SCHEMA)
+        days.append(day.isoformat())
+    store.put_bytes(f"{prefix}/_SUCCESS", b"")
+    return days

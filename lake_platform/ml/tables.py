@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.storage import ObjectStore
 
 
@@ -18,11 +19,43 @@ def read_table(store: ObjectStore, location: str, columns=None, filters=None) ->
     A local location is a folder pandas reads directly (through the catalog's symlink); an `s3://`
     location is read object by object through the store, so the same code runs against moto in tests.
     """
+    return _read_arrow(store, location, columns, filters).to_pandas()
+
+
+def read_partitions(store: ObjectStore, catalog: Catalog, zone: str, table: str, values, columns=None) -> pd.DataFrame:
+    """The partitions `values` (e.g. days) of a partitioned cataloged table, those that exist, as one DataFrame
+    with the partition column (as dates, taken from the partition, as Hive and Athena do).
+
+    Each partition is read from its own location as the catalog gives it, never from the table's location: on
+    Glue the partitions of one table live in different version folders under the table's location (which also
+    holds superseded versions kept for in-flight readers), so only the partition locations are the table.
+    A value with no partition (a day with no rows) is skipped; none at all gives an empty frame.
+    """
+    info = catalog.get(zone, table)
+    if info is None:
+        catalog.location(zone, table)  # raises the clear "materialize its asset first" LookupError
+    if not info.partition_keys:
+        raise ValueError(f"{catalog.database(zone)}.{table} is not partitioned: read it with read_table")
+    column = info.partition_keys[0]
+    locations = catalog.partitions(zone, table)
+    in_files = None if columns is None else [c for c in columns if c != column]
+    parts = []
+    for value in sorted(set(values) & set(locations)):
+        part = _read_arrow(store, locations[value], in_files)
+        if column not in part.column_names:
+            part = part.append_column(column, pa.array([date.fromisoformat(value)] * part.num_rows, pa.date32()))
+        parts.append(part.select(columns) if columns else part)
+    if not parts:
+        return pd.DataFrame(columns=columns or [name for name, _ in info.columns])
+    return pa.concat_tables(parts, promote_options="default").to_pandas()
+
+
+def _read_arrow(store: ObjectStore, location: str, columns=None, filters=None) -> pa.Table:
     if not location.startswith("s3://"):
         dataset = ds.dataset(location, format="parquet", partitioning=_hive_dates(Path(location)),
                              ignore_prefixes=["_", "."])
         expression = pq.filters_to_expression(filters) if filters else None
-        return dataset.to_table(columns=columns, filter=expression).to_pandas()
+        return dataset.to_table(columns=columns, filter=expression)
     root = store.uri("")
     prefix = location[len(root) :].rstrip("/") + "/"
     tables = []
@@ -39,7 +72,7 @@ def read_table(store: ObjectStore, location: str, columns=None, filters=None) ->
         tables.append(table.select(columns) if columns else table)
     if not tables:
         raise FileNotFoundError(f"no Parquet files under {location}")
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def _hive_dates(folder: Path):

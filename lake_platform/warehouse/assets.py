@@ -3,6 +3,16 @@
 `dbt build` runs models and their tests in dependency order; dagster-dbt turns each test into an
 asset check on the model it tests (DagsterDbtTranslatorSettings.enable_asset_checks defaults to
 True), so a failing test fails the check and, with severity `error`, blocks the models downstream.
+
+The project is three assets definitions, in dependency order (each one dbt call per run):
+- `warehouse_reference` (unpartitioned): staging of the reference tables and the dimensions;
+- `warehouse_daily` (daily partitions, tag `daily`): the flights, weather, features and route staging views
+  and the facts `fct_flights`, `fct_route_performance_daily`, incremental by day: a run over a range of days
+  is one dbt call that replaces exactly those days (`--vars first_day/last_day`, macros/lake_days.sql);
+- `warehouse_aggregates` (unpartitioned, tag `aggregate`): marts over all days, refreshed once after any
+  day changed.
+Three, not two: the facts depend on the dimensions (their relationship tests) and the monthly mart on both,
+so one unpartitioned definition holding dimensions and marts would form a cycle with the daily one.
 """
 
 # No `from __future__ import annotations`: dagster reads the `context` annotation at definition time
@@ -13,8 +23,12 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster_dbt import DbtProject, dbt_assets
 
+from lake_platform import partitions
 from lake_platform.warehouse.project import DBT_PROJECT, LakeDbtCliResource, require_manifest
 from lake_platform.warehouse.translator import LakeDbtTranslator
+
+DAILY_SELECT = "tag:daily"
+AGGREGATE_SELECT = "tag:aggregate"
 
 
 @contextmanager
@@ -30,22 +44,55 @@ def _env_default(name: str, value: str):
             os.environ.pop(name, None)
 
 
-def build_warehouse_assets(target: str, project: DbtProject = DBT_PROJECT) -> dg.AssetsDefinition:
+def _build(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource, days: tuple[str, str] | None = None):
+    # Indirect selection `buildable`: a test runs when every model it reads is selected or upstream of the
+    # selection. The facts' relationship tests (facts + dimensions, upstream) run with the facts; the monthly
+    # mart's reconciliation test (mart + fct_flights, upstream) with the mart; no test runs in a call that
+    # does not build one of its models, so none reads a table that may not exist yet. Dagster's own override
+    # (`empty`, when it selects checks by name) still wins.
+    with _env_default("DBT_INDIRECT_SELECTION", "buildable"):
+        yield from dbt.cli(["build", *dbt.lake_vars(days)], context=context).stream()
+
+
+def build_warehouse_assets(target: str, project: DbtProject = DBT_PROJECT) -> list[dg.AssetsDefinition]:
     """The dbt models of `project` as assets running on `target` (`duckdb` or `redshift`)."""
+    manifest = require_manifest(project)
+    translator = LakeDbtTranslator(target)
 
     @dbt_assets(
-        manifest=require_manifest(project),
+        manifest=manifest,
         project=project,
-        dagster_dbt_translator=LakeDbtTranslator(target),
-        name="warehouse_dbt_models",
+        dagster_dbt_translator=translator,
+        name="warehouse_reference",
+        exclude=f"{DAILY_SELECT} {AGGREGATE_SELECT}",
     )
-    def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
-        """Builds the warehouse with dbt: staging views over the lake, then facts, dimensions and marts."""
-        # A backfill or the automation sensor may build the dimensions in an earlier run than the facts
-        # (the facts wait for the daily partitions). dbt's default (eager) indirect selection would then run
-        # the facts' relationship tests with the dimensions, before the fact tables exist; cautious runs a
-        # test only when all the models it reads are selected. Dagster's own override (empty) still wins.
-        with _env_default("DBT_INDIRECT_SELECTION", "cautious"):
-            yield from dbt.cli(["build", *dbt.lake_vars()], context=context).stream()
+    def warehouse_reference(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
+        """Builds the reference side of the warehouse: staging views over reference tables, the dimensions."""
+        yield from _build(context, dbt)
 
-    return warehouse_dbt_models
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=translator,
+        name="warehouse_daily",
+        select=DAILY_SELECT,
+        partitions_def=partitions.DAILY,
+        backfill_policy=partitions.SINGLE_RUN,
+    )
+    def warehouse_daily(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
+        """Builds the daily facts for the run's days (one day, or a backfill's whole range in one dbt call)."""
+        window = context.partition_key_range
+        yield from _build(context, dbt, (window.start, window.end))
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=translator,
+        name="warehouse_aggregates",
+        select=AGGREGATE_SELECT,
+    )
+    def warehouse_aggregates(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
+        """Builds the marts that aggregate every day (the monthly on-time mart)."""
+        yield from _build(context, dbt)
+
+    return [warehouse_reference, warehouse_daily, warehouse_aggregates]

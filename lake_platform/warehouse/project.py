@@ -55,9 +55,13 @@ class LakeDbtCliResource(DbtCliResource):
         "keeps the warehouse at <lake_root>/warehouse/lake.duckdb. Unused by the redshift target."
     )
 
-    def lake_vars(self) -> list[str]:
-        """`--vars` arguments every dbt command of the project needs."""
-        return ["--vars", json.dumps({"lake_root": self.lake_root})]
+    def lake_vars(self, days: tuple[str, str] | None = None) -> list[str]:
+        """`--vars` arguments every dbt command of the project needs; `days` (first, last), the run's range of
+        daily partitions, for the daily models (macros/lake_days.sql)."""
+        values = {"lake_root": self.lake_root}
+        if days is not None:
+            values.update(first_day=days[0], last_day=days[1])
+        return ["--vars", json.dumps(values)]
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)

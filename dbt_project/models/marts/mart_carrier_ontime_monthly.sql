@@ -1,3 +1,5 @@
+{{ config(tags=['aggregate']) }}
+
 with
 
 flights as (

@@ -1,8 +1,15 @@
+-- The dimensions its relationship tests read: built before this model, so the tests run in the same
+-- dbt call (indirect selection `buildable`), and a daily run never races a dimension's first build.
+-- depends_on: {{ ref('dim_carriers') }}
+-- depends_on: {{ ref('dim_airports') }}
+
 with
 
 flights as (
 
     select * from {{ ref('stg_lake__flights') }}
+    -- the run's days (Dagster's partition range); every day when dbt runs without the range
+    where {{ in_lake_days('flight_date') }}
 
 ),
 
