@@ -20,7 +20,7 @@ from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable, cl
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.serving.assets import serving_delay_predictions
 
-from lake_tables import publish_days  # tests/lake_tables.py
+from daily_tables import publish_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
 
 REGION, TABLE, BUCKET = "us-east-1", "lake-delay-predictions", "lake-test"
 INDEX = "flight_date-index"
