@@ -59,6 +59,15 @@ AFTER_ANY_UPSTREAM_DAY = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after any upstream day")
 
+def row_count(context: dg.AssetExecutionContext, rows: int) -> dict[str, int]:
+    """The row-count metadata of a materialization. Dagster copies a run's metadata onto each partition of its
+    range, and `dagster/row_count` reads as that partition's count (the UI's partition view, row-count
+    checks), so it is set for an unpartitioned asset or a one-day run only; a range's total is `rows_in_run`."""
+    if context.has_partition_key_range and len(context.partition_keys) > 1:
+        return {"rows_in_run": rows}
+    return {"dagster/row_count": rows}
+
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 

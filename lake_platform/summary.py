@@ -6,7 +6,7 @@ import click
 
 from lake_platform.settings import Settings
 
-COUNT_KEYS = ("dagster/row_count", "items_in_table", "objects_current", "objects_in_landing")
+COUNT_KEYS = ("rows_in_run", "dagster/row_count", "items_in_table", "objects_current", "objects_in_landing")
 WHERE_KEYS = ("location", "table", "landing_location", "manifest", "model_uri")
 
 

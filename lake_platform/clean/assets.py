@@ -113,7 +113,7 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
             location = "not published: a blocking check failed"
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": meta["rows_clean"],
+                **partitions.row_count(context, meta["rows_clean"]),
                 "rows_in": meta["rows_in"],
                 "rows_quarantined": meta["rows_quarantined"],
                 "duplicates_dropped": meta["duplicates_dropped"],

@@ -26,7 +26,7 @@ def run_curated_job(context, store, catalog, emr, table: str, job: str, inputs: 
     stats = {k: v for k, v in meta.items() if k not in ("schema", "rows")}
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": meta["rows"],
+            **partitions.row_count(context, meta["rows"]),
             **stats,
             "version": version,
             "location": info.location,

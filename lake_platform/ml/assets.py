@@ -155,7 +155,7 @@ def delay_predictions(
         "ml", "delay_predictions", version, predictions.COLUMNS, description, predictions.PARTITION_COLUMN, days
     )
     metadata = {
-        "dagster/row_count": dg.MetadataValue.int(len(table)),
+        **partitions.row_count(context, len(table)),
         "window": f"{days[0]} .. {days[-1]} ({len(days)} days)",
         "days_scored": dg.MetadataValue.int(len(to_score)),
         "days_in_training_window": dg.MetadataValue.int(len(trained_on)),
