@@ -132,8 +132,12 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     dropped = [r["file"] for r in retyped]
     kept = checked.filter(~F.col("_source_file").isin(dropped)) if dropped else checked
     part = params.get("partition")
+    # Every valid version of every key is ranked, whatever its day: a key's final version decides its day, so a
+    # record superseded by a version dated on another day is dropped here, not kept as this day's state.
+    valid = kept.filter(F.size("_violations") == 0)
     if part:
-        kept = in_partition_range(kept, contract, part)
+        valid = with_partition(valid, contract, part)
+        kept = with_partition(kept, contract, part).filter(in_partition_range(part))
     for r in rejected:  # in the Glue driver log too, not only in the metadata
         print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
 
@@ -151,7 +155,9 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     written_quarantine = read_back(spark, params["quarantine"], quarantine)
     quarantined_records = written_quarantine.filter(~F.col("reason").startswith(WHOLE_FILE))
 
-    ranked = rank_versions(kept.filter(F.size("_violations") == 0), contract).cache()
+    ranked = rank_versions(valid, contract)
+    # The run accounts for the records of its days (and the undated ones), each ranked against all versions.
+    ranked = (ranked.filter(in_partition_range(part)) if part else ranked).cache()
     clean = ranked.filter(is_final()).select(
         *[F.col(c["name"]) for c in contract["columns"]],
         *[F.expr(d["expr"]).cast(SPARK_TYPES[d["type"]]).alias(d["name"]) for d in contract.get("derived", [])],
@@ -178,15 +184,21 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def in_partition_range(checked, contract: dict, part: dict):
-    """The records of days first..last, and those whose day cannot be computed (quarantined in every run)."""
+def with_partition(records, contract: dict, part: dict):
+    """The records with `_partition`, the day each one belongs to (null when it cannot be computed)."""
     from pyspark.sql import functions as F
 
     derived = {d["name"]: d["expr"] for d in contract.get("derived", [])}
     day = F.expr(derived[part["column"]]) if part["column"] in derived else F.col(part["column"])
-    with_day = checked.withColumn("_partition", day.cast("date"))
+    return records.withColumn("_partition", day.cast("date"))
+
+
+def in_partition_range(part: dict):
+    """Records of days first..last, and those whose day cannot be computed (quarantined in every run)."""
+    from pyspark.sql import functions as F
+
     in_range = F.col("_partition").between(F.lit(part["first"]).cast("date"), F.lit(part["last"]).cast("date"))
-    return with_day.filter(in_range | F.col("_partition").isNull())
+    return in_range | F.col("_partition").isNull()
 
 
 if __name__ == "__main__":

@@ -227,6 +227,38 @@ def test_every_flights_record_is_accounted_for_with_superseded_versions_and_dele
     assert meta["input_files"] == meta["files_read"] + len(meta["quarantined_files"]) == 7
 
 
+def test_a_flight_moved_to_another_day_leaves_the_old_days_run_and_joins_the_new_one(spark, tmp_path):
+    """Never expected (a flight's date is its partition), but not lost either way: every version of a key is
+    ranked before the run keeps its days, so the old day's run drops the superseded record (accounted as
+    dropped) instead of keeping it as that day's state, and the new day's run holds the final version."""
+    moved = {**FLIGHT, "flight_id": 7, "day": 1, "time_hour": "2013-01-01T11:00:00Z"}
+    rows = [
+        {"Op": "I", "dms_commit_ts": "2013-01-01 08:00:00", **moved},
+        {"Op": "U", "dms_commit_ts": "2013-01-01 20:00:00", **moved, "day": 2, "time_hour": "2013-01-02T11:00:00Z"},
+        {"Op": "I", "dms_commit_ts": "2013-01-01 08:00:00", **FLIGHT, "flight_id": 8, "day": 1,
+         "time_hour": "2013-01-01T11:00:00Z"},
+    ]
+    source = tmp_path / "changes.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), source)
+    flights_contract = contracts.load("flights")
+    runs = {}
+    for day in ("2013-01-01", "2013-01-02"):
+        folder = tmp_path / day
+        params = {"contract": flights_contract, "inputs": [str(source)], "output": str(folder / "out"),
+                  "quarantine": str(folder / "quarantine"),
+                  "partition": {"column": "flight_date", "first": day, "last": day}}
+        meta = load_job("clean").run(spark, params)
+        clean = sorted((r["flight_id"], r["day"]) for r in spark.read.parquet(params["output"]).collect())
+        runs[day] = (meta, clean)
+
+    meta, clean = runs["2013-01-01"]
+    assert clean == [(8, 1)]  # flight 7's insert is superseded by its update on the 2nd
+    assert (meta["rows_in"], meta["rows_clean"], meta["duplicates_dropped"]) == (2, 1, 1)
+    meta, clean = runs["2013-01-02"]
+    assert clean == [(7, 2)]
+    assert (meta["rows_in"], meta["rows_clean"], meta["duplicates_dropped"]) == (1, 1, 0)
+
+
 def test_a_batch_of_only_bad_files_returns_its_accounting_instead_of_crashing(spark, tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     run = run_job(spark, tmp_path, contracts.load("airlines"), [tmp_path / "empty.csv"])
