@@ -134,10 +134,11 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     part = params.get("partition")
     # Every valid version of every key is ranked, whatever its day: a key's final version decides its day, so a
     # record superseded by a version dated on another day is dropped here, not kept as this day's state.
+    if part:
+        kept = with_partition(kept, contract, part)
     valid = kept.filter(F.size("_violations") == 0)
     if part:
-        valid = with_partition(valid, contract, part)
-        kept = with_partition(kept, contract, part).filter(in_partition_range(part))
+        kept = kept.filter(in_partition_range(part))
     for r in rejected:  # in the Glue driver log too, not only in the metadata
         print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
 

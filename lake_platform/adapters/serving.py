@@ -238,11 +238,13 @@ class DynamoDBTable(KeyValueTable):
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _page_keys(self, pages: Iterable[dict]) -> set:
+        return {from_dynamodb(item[self.key_name]) for page in pages for item in page["Items"]}
+
     def _keys(self) -> set:
         table = self._table()
         names = {"#k": self.key_name}
-        pages = self._pages(table.scan, ProjectionExpression="#k", ExpressionAttributeNames=names)
-        return {from_dynamodb(item[self.key_name]) for page in pages for item in page["Items"]}
+        return self._page_keys(self._pages(table.scan, ProjectionExpression="#k", ExpressionAttributeNames=names))
 
     def _keys_of_days(self, date_name: str, first: str, last: str) -> set:
         """The keys of the items whose date is within first..last."""
@@ -257,14 +259,14 @@ class DynamoDBTable(KeyValueTable):
             condition = Attr(date_name).between(first, last)
             pages = self._pages(table.scan, ProjectionExpression="#k", ExpressionAttributeNames=names,
                                 FilterExpression=condition)
-            return {from_dynamodb(item[self.key_name]) for page in pages for item in page["Items"]}
+            return self._page_keys(pages)
         day, end = date.fromisoformat(first), date.fromisoformat(last)
         while day <= end:  # a GSI Query takes one partition key value: one query (or a few pages) per day
             on_day = Key(date_name).eq(day.isoformat())
             pages = self._pages(table.query, IndexName=self.date_index, KeyConditionExpression=on_day,
                                 ProjectionExpression="#k", ExpressionAttributeNames=names)
             try:
-                keys |= {from_dynamodb(item[self.key_name]) for page in pages for item in page["Items"]}
+                keys |= self._page_keys(pages)
             except ClientError as error:
                 # DynamoDB: ValidationException "The table does not have the specified index"; moto (and DynamoDB
                 # Local): ResourceNotFoundException "Invalid index".

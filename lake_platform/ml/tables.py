@@ -41,9 +41,7 @@ def read_partitions(store: ObjectStore, catalog: Catalog, zone: str, table: str,
     in_files = None if columns is None else [c for c in columns if c != column]
     parts = []
     for value in sorted(set(values) & set(locations)):
-        part = _read_arrow(store, locations[value], in_files)
-        if column not in part.column_names:
-            part = part.append_column(column, pa.array([date.fromisoformat(value)] * part.num_rows, pa.date32()))
+        part = _with_day(_read_arrow(store, locations[value], in_files), column, value)
         parts.append(part.select(columns) if columns else part)
     if not parts:
         return pd.DataFrame(columns=columns or [name for name, _ in info.columns])
@@ -65,14 +63,20 @@ def _read_arrow(store: ObjectStore, location: str, columns=None, filters=None) -
         table = pq.read_table(io.BytesIO(store.get_bytes(o.key)))
         for part in o.key[len(prefix) :].split("/")[:-1]:  # Hive-style `<column>=<day>` folders
             name, _, value = part.partition("=")
-            if value and name not in table.column_names:
-                day = pa.array([date.fromisoformat(value)] * table.num_rows, pa.date32())
-                table = table.append_column(name, day)
+            if value:
+                table = _with_day(table, name, value)
         table = table.filter(pq.filters_to_expression(filters)) if filters else table
         tables.append(table.select(columns) if columns else table)
     if not tables:
         raise FileNotFoundError(f"no Parquet files under {location}")
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _with_day(table: pa.Table, column: str, value: str) -> pa.Table:
+    """`table` with the date column of its Hive-style partition `<column>=<value>` (files do not hold it)."""
+    if column in table.column_names:
+        return table
+    return table.append_column(column, pa.array([date.fromisoformat(value)] * table.num_rows, pa.date32()))
 
 
 def _hive_dates(folder: Path):
