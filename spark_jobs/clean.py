@@ -50,22 +50,91 @@ SPARK_TYPES = {
     "date": "date",
     "timestamp": "timestamp",
 }
-MALFORMED = "malformed CSV line: its fields do not match the header"
+DEFAULT_NULL_VALUES = [""]
+# The literals each type accepts (after surrounding spaces are trimmed); anything else is quarantined, never
+# coerced: Spark's own cast would read "4.2" as the int 4, "2013" as the date 2013-01-01 and "1e400" as Infinity.
+INT_LITERAL = r"^[+-]?[0-9]+$"
+DECIMAL_LITERAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+NONFINITE = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+BOOLEAN_LITERALS = ("true", "false")
+DATE_LITERAL = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIMESTAMP_LITERAL = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 
 
-def typed_column(column: dict):
+def null_markers(contract: dict, column: dict) -> list[str]:
+    """The texts that mean NULL in a column of a text (CSV) source: the column's, else the dataset's, else ""."""
+    if contract["source"].get("format") != "csv":
+        return []  # Parquet carries real nulls; its strings are data
+    return column.get("null_values", contract.get("null_values", DEFAULT_NULL_VALUES))
+
+
+def converted(value, kind: str, allow_nonfinite: bool = False):
+    """(the exact typed value or NULL, [(condition, why the value does not convert)]) of a trimmed text.
+
+    A value converts only when the result is the value delivered: integer literals within the type's range,
+    decimal numbers that neither overflow to Infinity nor underflow to 0, ISO dates and timestamps of the
+    calendar, true/false. The conditions are NULL-safe: a NULL value breaks no conversion rule.
+    """
+    from pyspark.sql import functions as F
+
+    if kind in ("int", "bigint"):
+        literal = value.rlike(INT_LITERAL)
+        cast = F.when(literal, value.cast(kind))
+        return cast, [(~literal, "an integer literal is required"), (literal & cast.isNull(), f"out of range for {kind}")]
+    if kind == "double":
+        literal = value.rlike(DECIMAL_LITERAL)
+        word = F.lower(value)
+        special = word.isin(*NONFINITE)
+        parsed = value.cast("double")
+        mantissa = F.regexp_extract(value, "^[^eE]*", 0)
+        fails = [
+            (~literal & ~special, "a decimal number is required"),
+            (literal & (F.isnan(parsed) | (F.abs(parsed) == float("inf"))), "out of range: overflows to Infinity"),
+            (literal & (parsed == 0) & mantissa.rlike("[1-9]"), "underflows to 0"),
+        ]
+        if allow_nonfinite:
+            nonfinite = F.when(word == "nan", F.lit(float("nan"))).when(word.startswith("-"), F.lit(float("-inf")))
+            cast = F.when(literal, parsed).when(special, nonfinite.otherwise(F.lit(float("inf"))))
+        else:
+            cast = F.when(literal, parsed)
+            fails.append((special, "NaN and Infinity need allow_nonfinite: true"))
+        return cast, fails
+    if kind == "boolean":
+        literal = F.lower(value).isin(*BOOLEAN_LITERALS)
+        return F.when(literal, F.lower(value) == "true"), [(~literal, "true or false is required")]
+    if kind == "date":
+        literal = value.rlike(DATE_LITERAL)
+        cast = F.when(literal & (F.substring(value, 1, 4) != "0000"), value.cast("date"))
+        return cast, [(~literal, "YYYY-MM-DD is required"), (literal & cast.isNull(), "not a date of the calendar")]
+    if kind == "timestamp":
+        literal = value.rlike(TIMESTAMP_LITERAL)
+        cast = F.when(literal & (F.substring(value, 1, 4) != "0000"), value.cast("timestamp"))
+        return cast, [
+            (~literal, "YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM] is required"),
+            (literal & cast.isNull(), "not a time of the calendar"),
+        ]
+    raise ValueError(f"no conversion for type {kind!r}")
+
+
+def typed_column(contract: dict, column: dict):
     """(the typed value, the type and nullability violations) of one declared column of strings."""
     from pyspark.sql import functions as F
 
     name, kind = column["name"], SPARK_TYPES[column["type"]]
     value = F.col(f"`{name}`")
     if kind != "string":
-        value = F.trim(value)
-        value = F.when(value.isin("", "NA"), None).otherwise(value)
-    cast = value.cast(kind)
-    checks = [F.when(value.isNotNull() & cast.isNull(), F.lit(f"{name}: not a valid {kind}"))]
+        value = F.trim(value)  # surrounding spaces only
+    markers = null_markers(contract, column)
+    if markers:
+        value = F.when(value.isin(*markers), F.lit(None).cast("string")).otherwise(value)
+    checks = []
+    if kind == "string":
+        cast = value
+    else:
+        cast, fails = converted(value, kind, column.get("allow_nonfinite", False))
+        checks = [F.when(value.isNotNull() & broken, F.lit(f"{name}: not a valid {kind} ({why})")) for broken, why in fails]
     if not column.get("nullable", True):
-        checks.append(F.when(cast.isNull(), F.lit(f"{name}: required value is missing")))
+        checks.append(F.when(value.isNull(), F.lit(f"{name}: required value is missing")))
     return cast.alias(name), checks
 
 
@@ -80,7 +149,7 @@ def typed_with_violations(df, contract: dict):
     none = F.lit(None).cast("string")
     typed, key_checks, other_checks = [], [none], [none]
     for column in contract["columns"]:
-        cast, checks = typed_column(column)
+        cast, checks = typed_column(contract, column)
         typed.append(cast)
         (key_checks if column["name"] in keys else other_checks).extend(checks)
     key_checks.append(F.when(~F.coalesce(F.col(OP), F.lit("I")).isin("I", "U", "D"), F.lit(f"{OP}: not one of I, U, D")))
@@ -96,7 +165,7 @@ def typed_with_violations(df, contract: dict):
             rules[c["name"] in keys].append(rule)
     on_key = F.concat("_key_v", F.array(*rules[True]))
     on_rest = F.when(is_delete(), F.array(none)).otherwise(F.concat("_other_v", F.array(*rules[False])))
-    violations = F.when(F.col("_malformed"), F.array(F.lit(MALFORMED))).otherwise(
+    violations = F.when(F.col("_malformed").isNotNull(), F.array(F.col("_malformed"))).otherwise(
         F.filter(F.concat(on_key, on_rest), lambda x: x.isNotNull())
     )
     return out.withColumn("_violations", violations).drop("_key_v", "_other_v")
@@ -109,7 +178,8 @@ def retyped_files(checked, contract: dict) -> tuple[list[dict], dict[str, int]]:
     typed = [(c["name"], SPARK_TYPES[c["type"]]) for c in contract["columns"] if c["type"] != "string"]
     aggs = [F.count(F.lit(1)).alias("_rows")]
     for i, (name, kind) in enumerate(typed):
-        failed = ~F.col("_malformed") & F.array_contains("_violations", f"{name}: not a valid {kind}")
+        prefix = f"{name}: not a valid {kind} ("
+        failed = F.col("_malformed").isNull() & F.exists("_violations", lambda v: v.startswith(prefix))
         aggs += [F.count(F.when(failed, 1)).alias(f"bad{i}"), F.count(f"`{name}`").alias(f"good{i}")]
     rejected, rows = [], {}
     for stat in checked.groupBy("_source_file").agg(*aggs).collect():

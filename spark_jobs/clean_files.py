@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
 import os
 import re
 import zlib
@@ -20,6 +21,8 @@ MAX_HEADER = 1 << 20  # a "header" longer than this is not one (a 10 MB single l
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 FOOTER_READ = 1 << 16  # one ranged read holds a typical footer (a DMS change file's is a few KB)
+BOM = "\ufeff"
+FIELD_LIMIT = 2**31 - 1  # csv.field_size_limit: a field may be as long as the file (default 128 KiB)
 GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
 
 
@@ -103,22 +106,28 @@ def check_csv(uri: str) -> tuple[str | None, list[str] | None]:
     if head == PARQUET_MAGIC:
         return "Parquet data where the contract declares CSV", None
     try:
-        first_line = _scan_text(uri)
+        start = _scan_text(uri)
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         return f"corrupt gzip data: {e}", None
     except ValueError as e:
         return str(e), None
-    if first_line is None:
-        return "empty file (no data after decompression)", None
-    if len(first_line) >= MAX_HEADER:
+    if not start.strip():
+        return "empty file (no data after decompression)" if not start else "no header: the file holds only blank lines", None
+    first_line = next(iter(io.StringIO(start, newline="")))
+    if len(first_line.rstrip("\r\n")) >= MAX_HEADER:
         return f"no header line: the first line is longer than {MAX_HEADER} characters", None
-    return None, next(csv.reader([first_line.lstrip("\ufeff")]), [])
+    for _, _, header, error in csv_records(start):
+        if error:
+            return f"the header is not a valid CSV record: {error}", None
+        return None, header
+    return "no header: the file holds only blank lines", None
 
 
-def _scan_text(uri: str) -> str | None:
-    """The first line, after checking the whole (decompressed) stream is UTF-8 text without NUL bytes."""
+def _scan_text(uri: str) -> str:
+    """The text's first characters (up to 2 x MAX_HEADER, BOM removed), after checking the whole
+    (decompressed) stream is UTF-8 text without NUL bytes."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, first = 0, None
+    offset, start = 0, ""
     with closing(_open(uri)) as stream:
         while chunk := stream.read(CHUNK):
             nul = chunk.find(b"\0")
@@ -128,13 +137,69 @@ def _scan_text(uri: str) -> str | None:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as e:
                 raise ValueError(f"not UTF-8: invalid byte 0x{chunk[e.start]:02x} at offset {offset + e.start}") from None
-            if first is None or ("\n" not in first and len(first) < MAX_HEADER):
-                first = (first or "") + text
+            if len(start) < 2 * MAX_HEADER:
+                start += text[: 2 * MAX_HEADER - len(start)]
             offset += len(chunk)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ValueError(f"not UTF-8: the file ends inside a multi-byte character (offset {offset})") from None
-    if not first:
-        return None
-    return first.split("\n", 1)[0].rstrip("\r")
+    return start.removeprefix(BOM)
+
+
+def csv_text(data: bytes, name: str) -> str:
+    """A CSV object's bytes as text: gunzipped when named .gz, decoded as UTF-8, one leading BOM removed.
+
+    check_csv has vetted the object already; this runs where the records are parsed (a Spark task)."""
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return data.decode("utf-8").removeprefix(BOM)
+
+
+class _Lines:
+    """The physical lines of a text (ended by \\n, \\r\\n or \\r, kept as delivered), remembering those taken."""
+
+    def __init__(self, text: str):
+        self._lines = iter(io.StringIO(text, newline=""))
+        self.taken: list[str] = []
+        self.count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.taken.append(line)
+        self.count += 1
+        return line
+
+
+def csv_records(text: str):
+    """Yield (line, text, fields, error) for each record of a CSV text, as RFC 4180 reads it.
+
+    `line` is the physical line the record starts on (1 is the first), `text` the record as delivered (its
+    lines with their line breaks, without the last one), `fields` its values (None when malformed) and
+    `error` why it is malformed (bad quoting, or a quote never closed before the end of the text; None if
+    fine). Quoted fields may hold commas, quotes (doubled) and line breaks; lines end with \\n, \\r\\n or
+    \\r. A blank line (only spaces or tabs) is not a record. Python's csv module parses, in strict mode: a
+    quoting error is reported, never repaired.
+    """
+    csv.field_size_limit(FIELD_LIMIT)
+    lines = _Lines(text)
+    reader = csv.reader(lines, strict=True)
+    while True:
+        lines.taken = []
+        start = lines.count + 1
+        try:
+            fields, error = next(reader), None
+        except StopIteration:
+            return
+        except csv.Error as e:
+            fields, error = None, str(e)
+        delivered = "".join(lines.taken)
+        if not lines.taken:
+            return
+        record = delivered.removesuffix("\n").removesuffix("\r")  # the record's own last line break
+        if fields is not None and len(lines.taken) == 1 and not record.strip(" \t"):
+            continue  # a blank line
+        yield start, record, fields, error

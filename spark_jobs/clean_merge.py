@@ -11,9 +11,10 @@ from clean_read import OP
 def rank_versions(valid, contract: dict):
     """Number each key's valid records newest first (`_rank` 1 is the key's final state).
 
-    Newest is by the contract's `order_by` (DMS's commit timestamp), so late and out-of-order CDC files
-    merge correctly whatever their file order; ties go to the later file name, then the later record in
-    the file. `_earlier_rows` counts the key's inserts/updates committed before the record (0 for a delete
+    Versions are in a total order that follows arrival: by the contract's `order_by` (DMS's commit
+    timestamp) when it declares one, so late and out-of-order CDC files merge correctly whatever their
+    arrival; then by arrival (`_arrival`, the file's position in the job's inputs, which the caller lists in
+    landing order); then by position within the file. Never by a file's name or content hash. `_earlier_rows` counts the key's inserts/updates committed before the record (0 for a delete
     means the delete is for a key never seen).
     """
     from pyspark.sql import Window
@@ -22,7 +23,7 @@ def rank_versions(valid, contract: dict):
     order = contract.get("order_by")
     commit = F.col(f"`{order}`").cast("timestamp") if order else F.lit(None).cast("timestamp")
     by_key = Window.partitionBy(*contract["primary_key"]).orderBy(
-        F.col("_commit").desc_nulls_last(), F.col("_source_file").desc(), F.col("_seq").desc()
+        F.col("_commit").desc_nulls_last(), F.col("_arrival").desc(), F.col("_seq").desc()
     )
     earlier = by_key.rowsBetween(1, Window.unboundedFollowing)
     return (

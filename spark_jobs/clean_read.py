@@ -3,10 +3,13 @@
 Every accepted file becomes rows of one frame of strings: the declared columns, the DMS control columns
 (`Op`, the commit timestamp) when present, and
   _source_file  the input URI as given
-  line          the physical line number in a CSV file (1 is the header); null for Parquet
-  _seq          the record's position within its file (the tie-break between equal commit times)
-  _record       the record as delivered: the CSV line, or the Parquet row as JSON
-  _malformed    the CSV line's fields do not match its header
+  line          the physical line a CSV record starts on (1 is the header); null for Parquet
+  _arrival      the file's position in the job's `inputs`, which are in arrival order
+  _seq          the record's position within its file
+  _record       the record as delivered: the CSV record's text, or the Parquet row as JSON
+  _malformed    why the CSV record cannot be read (bad quoting, a field count unlike the header's); null if fine
+A CSV file is parsed in one Spark task per file by `clean_files.csv_records` (RFC 4180: quoted fields may span
+lines; lines end with \n, \r\n or \r), so records, not lines, are counted.
 Ships to Glue beside clean.py: pyspark and the standard library; pyarrow, when importable, reads Parquet
 schemas without a Spark job per file (Glue 4.0 provides pyarrow 10.0.0, aws/aws-sdk-pandas#1849; without
 pyarrow, Spark infers each schema as before).
@@ -20,7 +23,7 @@ import clean_files
 
 WHOLE_FILE = "whole file: "  # the reason prefix of the quarantine row that stands for a file rejected whole
 OP = "Op"  # DMS's change column (I/U/D); absent from full-load files written without IncludeOpForFullLoad
-META = ["_source_file", "line", "_seq", "_record", "_malformed"]
+META = ["_source_file", "line", "_arrival", "_seq", "_record", "_malformed"]
 
 
 def control_columns(contract: dict) -> list[str]:
@@ -34,7 +37,7 @@ def frame_schema(contract: dict) -> str:
     names = [c["name"] for c in contract["columns"]] + control_columns(contract)
     return ", ".join(
         [f"`{n}` string" for n in names]
-        + ["_source_file string", "line bigint", "_seq bigint", "_record string", "_malformed boolean"]
+        + ["_source_file string", "line bigint", "_arrival int", "_seq bigint", "_record string", "_malformed string"]
     )
 
 
@@ -43,15 +46,15 @@ def read_inputs(spark, contract: dict, inputs: list[str]):
     frames, rejected, extras = [], [], {}
     declared = [c["name"] for c in contract["columns"]]
     known = set(declared) | set(control_columns(contract))
-    for uri in inputs:
+    for arrival, uri in enumerate(inputs):
         try:
-            frame, columns = read_file(spark, contract, uri)
+            frame, columns = read_file(spark, contract, uri, arrival)
         except BadFile as e:
             rejected.append({"file": uri, "reason": str(e)})
             continue
         missing = [c for c in declared if c not in columns]
         if missing:
-            rejected.append({"file": uri, "reason": f"lacks declared column(s) {', '.join(missing)}"})
+            rejected.append({"file": uri, "reason": lacks_columns(missing, columns)})
             continue
         extras[uri] = sorted(c for c in columns if c not in known)
         frames.append(frame)
@@ -63,11 +66,26 @@ def read_inputs(spark, contract: dict, inputs: list[str]):
     return out, rejected, extras
 
 
+def lacks_columns(missing: list[str], columns: list[str]) -> str:
+    """Why a file lacks declared columns, naming a header column that differs only by spaces or case."""
+    reason = f"lacks declared column(s) {', '.join(missing)}"
+    near = []
+    for name in missing:
+        for c in columns:
+            if c.strip() == name:
+                near.append(f"{c!r} has surrounding spaces")
+            elif c.strip().lower() == name.lower():
+                near.append(f"{c!r} differs from {name!r} in case")
+    if near:
+        reason += f" (the header's {'; '.join(near)}: column names are matched exactly)"
+    return reason
+
+
 class BadFile(ValueError):
     """The whole file is unusable; the message says why."""
 
 
-def read_file(spark, contract: dict, uri: str):
+def read_file(spark, contract: dict, uri: str, arrival: int = 0):
     """(frame, the file's column names) or BadFile."""
     reason = clean_files.unreadable_name(uri)
     if reason:
@@ -79,12 +97,12 @@ def read_file(spark, contract: dict, uri: str):
             raise BadFile(reason)
         if len(set(header)) != len(header):
             raise BadFile(f"header repeats a column name: {header}")
-        return read_csv_file(spark, contract, uri, header), header
+        return read_csv_file(spark, contract, uri, header, arrival), header
     if fmt == "parquet":
         reason, footer = clean_files.check_parquet(uri)
         if reason:
             raise BadFile(reason)
-        return read_parquet_file(spark, contract, uri, footer_schema(spark, footer))
+        return read_parquet_file(spark, contract, uri, footer_schema(spark, footer), arrival)
     raise ValueError(f"contract {contract['name']}: unsupported source format {fmt!r}")
 
 
@@ -95,28 +113,37 @@ def whole_file_quarantine(spark, rejected: list[dict]):
     return spark.createDataFrame(rows, schema).coalesce(1)  # one small part file, not one per core
 
 
-def read_csv_file(spark, contract: dict, uri: str, header: list[str]):
-    from pyspark.sql import functions as F
+def read_csv_file(spark, contract: dict, uri: str, header: list[str], arrival: int = 0):
+    """The file's records, parsed in one Spark task by clean_files.csv_records (the driver only checked it).
 
-    # Spark's CSV reader gives no line numbers: read the lines in order with their index instead (Hadoop
-    # splits a file in offset order and zipWithIndex numbers partitions in that order), then parse each line
-    # with the CSV reader's own parser. A quoted value spanning lines is therefore seen as malformed lines.
-    lines = spark.read.text(clean_files.hadoop_path(uri)).rdd.zipWithIndex()
-    body = lines.filter(lambda t: t[1] > 0 and t[0][0].strip()).map(lambda t: (t[1] + 1, t[0][0]))
-    df = spark.createDataFrame(body, "line bigint, _record string")
-    fields = ", ".join(f"_c{i} string" for i in range(len(header)))
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
-    parsed = df.withColumn("_p", F.from_csv("_record", f"{fields}, _corrupt string", options))
+    Spark's own CSV reader gives no line numbers, and splits a quoted value holding a line break into two
+    lines; this parser keeps each record whole with the line it starts on.
+    """
+    from pyspark import cloudpickle
+
+    # Shipped with the task (Glue and EMR executors import only what is installed or passed as py-files).
+    cloudpickle.register_pickle_by_value(clean_files)
     position = {name: i for i, name in enumerate(header)}
     wanted = [c["name"] for c in contract["columns"]] + control_columns(contract)
-    return parsed.select(
-        *[(F.col(f"_p._c{position[n]}") if n in position else F.lit(None).cast("string")).alias(n) for n in wanted],
-        F.lit(uri).alias("_source_file"),
-        F.col("line"),
-        F.col("line").alias("_seq"),
-        F.col("_record"),
-        F.col("_p._corrupt").isNotNull().alias("_malformed"),
-    )
+    picks = [position.get(n) for n in wanted]
+    width = len(header)
+    records = clean_files.csv_records
+    text_of = clean_files.csv_text
+
+    def rows(file):
+        first = True
+        for line, record, fields, error in records(text_of(bytes(file.content), uri)):
+            if first:  # the header
+                first = False
+                continue
+            if error is None and len(fields) != width:
+                error = f"{len(fields)} field(s) where the header has {width}"
+            values = [None] * len(picks) if error else [None if i is None else fields[i] for i in picks]
+            malformed = f"malformed CSV record: {error}" if error else None
+            yield (*values, uri, line, arrival, line, record, malformed)
+
+    files = spark.read.format("binaryFile").load(clean_files.hadoop_path(uri)).select("content")
+    return spark.createDataFrame(files.rdd.flatMap(rows), frame_schema(contract))
 
 
 def footer_schema(spark, footer: bytes):
@@ -175,7 +202,7 @@ def spark_type(physical: str, logical: dict, infer_ntz: bool | None):
     return None
 
 
-def read_parquet_file(spark, contract: dict, uri: str, schema=None):
+def read_parquet_file(spark, contract: dict, uri: str, schema=None, arrival: int = 0):
     from pyspark.sql import functions as F
 
     reader = spark.read if schema is None else spark.read.schema(schema)
@@ -190,9 +217,10 @@ def read_parquet_file(spark, contract: dict, uri: str, schema=None):
         *[(F.col(f"`{n}`").cast("string") if n in columns else F.lit(None).cast("string")).alias(n) for n in wanted],
         F.lit(uri).alias("_source_file"),
         F.lit(None).cast("bigint").alias("line"),
+        F.lit(arrival).alias("_arrival"),
         # Increasing within the file (partition index in the high bits, splits in offset order).
         F.monotonically_increasing_id().alias("_seq"),
         F.to_json(F.struct(*as_text)).alias("_record"),
-        F.lit(False).alias("_malformed"),
+        F.lit(None).cast("string").alias("_malformed"),
     )
     return frame, columns

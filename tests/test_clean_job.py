@@ -55,7 +55,7 @@ def test_wrong_types_and_out_of_range_values_are_quarantined_and_nothing_is_lost
     meta, clean, quarantine = run_clean(spark, tmp_path, planes, {"planes.csv": text})
     assert {row[0] for row in clean} == {"N1", "N4"}
     reasons = sorted(q["reason"] for q in quarantine)
-    assert reasons == ["engines: violates engines between 0 and 8", "year: not a valid int"]
+    assert reasons == ["engines: violates engines between 0 and 8", "year: not a valid int (an integer literal is required)"]
     assert meta["rows_in"] == meta["rows_clean"] + meta["rows_quarantined"] + meta["duplicates_dropped"]
 
 

@@ -1,5 +1,8 @@
 """The partners' SFTP server (local AWS Transfer Family): real clients upload, and we check what lands."""
 
+import asyncio
+import os
+import re
 import shutil
 import subprocess
 import time
@@ -21,6 +24,12 @@ from lake_platform.sources.seed import PARTNER_LANDING
 from lake_platform.sources.sftp_server import SFTP_DIR, SftpServer, add_partner, home, upload_as_partner
 
 PLANES = b"tailnum,year,seats\nN10156,2004.0,55\nN102UW,1998.0,182\n"
+Y2K = 946684800  # a backdated time a client might ask for: 2000-01-01
+# Files' times come from the kernel's coarse clock, which may lag time.time() by a tick.
+CLOCK_SLACK = 0.1
+# OpenSSH clients on loopback: no user config, no known_hosts, no prompt.
+SSH_OPTIONS = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +159,151 @@ def test_the_standard_openssh_sftp_client_uploads_with_a_batch_file(server, tmp_
     (tmp_path / "planes.csv").write_bytes(PLANES)
     batch = tmp_path / "upload.batch"
     batch.write_text(f"put {tmp_path / 'planes.csv'} /openssh/planes.csv\nls /openssh\n")
-    ssh_options = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-    result = subprocess.run(
-        ["sftp", *ssh_options, "-o", "BatchMode=yes", "-i", str(key(server)), "-P", str(server.port),
-         "-b", str(batch), f"faa@{server.host}"],
-        capture_output=True, text=True, timeout=30,
-    )
+    result = openssh_sftp(server, batch)
     assert result.returncode == 0, result.stderr
     assert (server.lake_root / "landing/sftp/faa/openssh/planes.csv").read_bytes() == PLANES
+
+
+def openssh_sftp(server, batch):
+    return subprocess.run(
+        ["sftp", *SSH_OPTIONS, "-i", str(key(server)), "-P", str(server.port), "-b", str(batch), f"faa@{server.host}"],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_attribute_requests_succeed_and_change_nothing_and_a_file_is_dated_by_its_arrival(server):
+    path = server.lake_root / "landing/sftp/faa/attrs/planes.csv"
+
+    async def session():
+        async with await server.connect("faa", key(server)) as conn, conn.start_sftp_client() as sftp:
+            await sftp.mkdir("attrs", asyncssh.SFTPAttrs(permissions=0o000))
+            async with sftp.open("attrs/planes.csv", "wb", asyncssh.SFTPAttrs(permissions=0o000)) as remote:
+                await remote.write(PLANES)
+                await remote.setstat(asyncssh.SFTPAttrs(permissions=0o000, atime=Y2K, mtime=Y2K))  # fsetstat
+                await asyncio.sleep(0.3)  # the upload arrives when it is closed, not when last written
+                closing = time.time()
+            arrived, before = time.time(), os.stat(path)
+            for follow_symlinks in (True, False):  # setstat, then lsetstat@openssh.com (OpenSSH's `chmod -h`)
+                await sftp.utime("attrs/planes.csv", (Y2K, Y2K), follow_symlinks=follow_symlinks)
+                await sftp.chmod("attrs/planes.csv", 0o000, follow_symlinks=follow_symlinks)
+                await sftp.chown("attrs/planes.csv", 4321, 4321, follow_symlinks=follow_symlinks)
+            await sftp.truncate("attrs/planes.csv", 0)
+            await sftp.chmod("attrs", 0o000)
+            return closing, arrived, before
+
+    closing, arrived, before = server.call(session())
+    after = os.stat(path)
+    assert closing - CLOCK_SLACK <= before.st_mtime <= arrived + CLOCK_SLACK  # landing time = arrival time
+    assert (after.st_mtime_ns, after.st_mode, after.st_uid, after.st_gid) == (
+        before.st_mtime_ns, before.st_mode, before.st_uid, before.st_gid)
+    assert path.read_bytes() == PLANES and after.st_mode & 0o600 == 0o600
+    assert path.parent.stat().st_mode & 0o700 == 0o700  # mkdir's permissions are not kept either
+
+
+def test_a_renamed_file_is_dated_by_the_rename_as_an_s3_copy_is(server):
+    folder = server.lake_root / "landing/sftp/faa/renamed"
+    folder.mkdir()
+    for name in ("2000.csv", "2000_posix.csv"):  # files that landed long ago
+        (folder / name).write_bytes(PLANES)
+        os.utime(folder / name, (Y2K, Y2K))
+
+    async def rename():
+        async with await server.connect("faa", key(server)) as conn, conn.start_sftp_client() as sftp:
+            started = time.time()
+            await sftp.rename("renamed/2000.csv", "renamed/today.csv")
+            await sftp.posix_rename("renamed/2000_posix.csv", "renamed/today_posix.csv")
+            return started
+
+    started = server.call(rename())
+    for name in ("today.csv", "today_posix.csv"):
+        assert (folder / name).stat().st_mtime >= started - CLOCK_SLACK
+        assert (folder / name).read_bytes() == PLANES
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="OpenSSH's sftp client is not installed")
+def test_openssh_put_p_chmod_chown_and_chgrp_with_and_without_h_succeed_and_change_nothing(server, tmp_path):
+    local = tmp_path / "airports.csv"
+    local.write_bytes(b"faa,name\nJFK,John F Kennedy Intl\n")
+    local.chmod(0o600)
+    os.utime(local, (Y2K, Y2K))
+    landed_file = server.lake_root / "landing/sftp/faa/openssh_attrs/airports.csv"
+    (tmp_path / "put.batch").write_text(f"put -p {local} /openssh_attrs/airports.csv\n")
+    started = time.time()
+    result = openssh_sftp(server, tmp_path / "put.batch")
+    assert result.returncode == 0, result.stderr
+    before = landed_file.stat()
+    assert before.st_mtime >= started - CLOCK_SLACK  # not the local file's time: `-p` is ignored
+    commands = [f"{command} {flag} {value} /openssh_attrs/airports.csv"
+                for command, value in [("chmod", "000"), ("chown", "4321"), ("chgrp", "4321")] for flag in ("", "-h")]
+    (tmp_path / "attrs.batch").write_text("".join(f"{c}\n" for c in commands))
+    result = openssh_sftp(server, tmp_path / "attrs.batch")
+    assert result.returncode == 0, result.stderr
+    after = landed_file.stat()
+    assert (after.st_mtime_ns, after.st_mode, after.st_uid, after.st_gid) == (
+        before.st_mtime_ns, before.st_mode, before.st_uid, before.st_gid)
+
+
+def openssh_version():
+    version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr
+    found = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
+@pytest.mark.skipif(shutil.which("scp") is None or shutil.which("ssh") is None,
+                    reason="OpenSSH's scp client is not installed")
+def test_openssh_scp_uploads_replaces_and_downloads_with_exit_status_0_and_legacy_scp_is_refused(server, tmp_path):
+    if openssh_version() < (9, 0):
+        pytest.skip("OpenSSH's scp uses the SFTP protocol by default only from OpenSSH 9.0")
+
+    def scp(*args):
+        return subprocess.run(["scp", *SSH_OPTIONS, "-i", str(key(server)), "-P", str(server.port), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    remote = f"faa@{server.host}:/scp/planes.csv"
+    landed_file = server.lake_root / "landing/sftp/faa/scp/planes.csv"
+    local = tmp_path / "planes.csv"
+    local.write_bytes(PLANES)
+    result = scp(str(local), remote)
+    assert result.returncode == 0, result.stderr  # it was 1 ("Exit status -1"): no exit status was sent
+    assert landed_file.read_bytes() == PLANES
+    local.write_bytes(PLANES + b"N103US,1999.0,182\n")  # scp opens an existing file without TRUNC
+    result = scp(str(local), remote)
+    assert result.returncode == 0, result.stderr
+    assert landed_file.read_bytes() == local.read_bytes()
+    result = scp(remote, str(tmp_path / "downloaded.csv"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "downloaded.csv").read_bytes() == local.read_bytes()
+    # the old scp protocol (an exec of `scp -t`) is refused, as Transfer Family refuses it
+    result = scp("-O", str(local), f"faa@{server.host}:/scp/legacy.csv")
+    assert result.returncode != 0
+    assert not (server.lake_root / "landing/sftp/faa/scp/legacy.csv").exists()
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_as_s3_object_keys_are_utf8(server):
+    refusal = "file name is not valid UTF-8: S3 object keys are UTF-8"
+
+    async def session():
+        async with await server.connect("faa", key(server)) as conn, conn.start_sftp_client() as sftp:
+            async with sftp.open("utf8/été.csv", "wb") as remote:  # UTF-8 beyond ASCII is fine
+                await remote.write(PLANES)
+            refused = []
+            for request in (
+                lambda: sftp.open(b"/bad\xff.csv", "wb"),
+                lambda: sftp.mkdir(b"/latin1_\xe9t\xe9"),
+                lambda: sftp.rename("utf8/été.csv", b"utf8/\xe9t\xe9.csv"),
+            ):
+                with pytest.raises(asyncssh.SFTPError) as error:
+                    await request()
+                refused.append(error.value)
+            return refused
+
+    refused = server.call(session())
+    assert all(refusal in e.reason for e in refused), refused
+    assert "/bad\\xff.csv" in refused[0].reason  # the name, shown escaped
+    assert (server.lake_root / "landing/sftp/faa/utf8/été.csv").read_bytes() == PLANES
+    for _, dirs, files in os.walk(bytes(server.lake_root / "landing")):
+        for name in dirs + files:
+            name.decode("utf-8")  # raises on a name S3 could not store
 
 
 def test_the_seeded_partner_drop_and_the_sftp_homes_share_one_layout(tmp_path):
@@ -181,7 +327,10 @@ def test_about_one_day_in_seven_the_partner_reseats_a_few_planes_and_resends_the
     after = pd.read_csv(drop / "planes.csv")
     changed = after[after["seats"] != before["seats"]]
     assert len(changed) == partner.RESEATED and all(t in line for t in changed["tailnum"])
-    pd.testing.assert_frame_equal(after.drop(columns="seats"), before.drop(columns="seats"))
+    # Same values; the integer columns are sent as integer literals (2000, not pandas's 2000.0), as the
+    # planes contract requires of an int column.
+    pd.testing.assert_frame_equal(after.drop(columns="seats"), before.drop(columns="seats"), check_dtype=False)
+    assert ",2000," in (drop / "planes.csv").read_text() and ",2000.0," not in (drop / "planes.csv").read_text()
     assert (after["seats"] > 0).all()
     assert (tmp_path / SFTP_DIR / partner.PARTNER / "authorized_keys").exists()  # it logged in with a key
 

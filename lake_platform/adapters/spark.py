@@ -64,10 +64,23 @@ class LocalSparkJobs(SparkJobs):
     )
 
     def spark_session(self):
+        """This process's SparkSession, built on first use with the lake's local config.
+
+        Python workers (RDD lambdas, Python UDFs) run on the interpreter running this process
+        (`sys.executable`, i.e. the venv's Python), not on the first `python3` on PATH, which may be
+        another Python version. A `PYSPARK_PYTHON` set in the environment wins: it is left as it is
+        and used for the workers. The driver is this process itself, so it is always `sys.executable`.
+        As the session is shared, this holds only if no SparkContext was started earlier in the process.
+        """
         os.environ["JAVA_HOME"] = self.java_home or default_java_home()
         # Local Spark binds to loopback: the machine's other interfaces are not needed (and Spark warns
         # when the hostname resolves to a loopback address).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # PySpark reads the workers' interpreter from PYSPARK_PYTHON when the SparkContext starts
+        # (default: `python3` on PATH); the spark.pyspark.* keys below only record it, as no
+        # spark-submit launches this driver. An empty value counts as unset.
+        worker_python = os.environ.get("PYSPARK_PYTHON") or sys.executable
+        os.environ["PYSPARK_PYTHON"] = worker_python
         # Imported here: loading the code location must not import pyspark (DESIGN.md principle 6).
         from dagster_pyspark import LazyPySparkResource
 
@@ -82,6 +95,8 @@ class LocalSparkJobs(SparkJobs):
                 "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                 "spark.sql.sources.partitionOverwriteMode": "dynamic",
                 "spark.ui.showConsoleProgress": "false",
+                "spark.pyspark.python": worker_python,
+                "spark.pyspark.driver.python": sys.executable,
             }
         ).spark_session
         session.sparkContext.setLogLevel("ERROR")

@@ -6,11 +6,12 @@ from lake_platform import contracts, partitions
 from lake_platform.adapters.catalog import NULL_PARTITION, Catalog, new_version, version_key
 from lake_platform.adapters.spark import SparkJobs
 from lake_platform.adapters.storage import ObjectStore
-from lake_platform.raw.copy import read_manifest
+from lake_platform.raw.copy import arrival_order, read_manifest
 
 QUARANTINE_SCHEMA = [("source_file", "string"), ("line", "bigint"), ("reason", "string"), ("record", "string")]
 ACCOUNTING_CHECK = "all_records_accounted_for"
 SCHEMA_CHECK = "schema_matches_contract"
+FILES_CHECK = "no_file_rejected"
 
 
 def accounting(meta: dict) -> dg.AssetCheckResult:
@@ -42,6 +43,24 @@ def schema_check(contract: dict, schema: list) -> dg.AssetCheckResult:
     )
 
 
+def rejected_files_check(meta: dict) -> dg.AssetCheckResult:
+    """WARN, never blocking: which input files were rejected whole, and why. A bad file is quarantined and
+    reported here; the good files beside it are cleaned and published all the same."""
+    rejected = meta["quarantined_files"]
+    return dg.AssetCheckResult(
+        check_name=FILES_CHECK,
+        passed=not rejected,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "files_rejected": len(rejected),
+            "files_read": meta["files_read"],
+            "rejected": dg.MetadataValue.md(
+                "| file | reason |\n|---|---|\n" + "\n".join(f"| `{r['file']}` | {r['reason']} |" for r in rejected[:50])
+            ) if rejected else dg.MetadataValue.text("none"),
+        },
+    )
+
+
 def partition_scope(context: dg.AssetExecutionContext, contract: dict) -> tuple[dict | None, list[str]]:
     """The cleaning job's `partition` parameter for this run's day range, and the days it is responsible for."""
     spec = partitions.spec(contract)
@@ -70,10 +89,13 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                               description="rows in = clean + quarantined + duplicates dropped; files = read + quarantined"),
             dg.AssetCheckSpec(SCHEMA_CHECK, asset=key, blocking=True,
                               description="the published table has exactly the contract's columns and types"),
+            dg.AssetCheckSpec(FILES_CHECK, asset=key, blocking=False,
+                              description="WARN when an input file was rejected whole (quarantined with its reason)"),
         ],
     )
     def _clean(context: dg.AssetExecutionContext, store: ObjectStore, catalog: Catalog, glue: SparkJobs):
-        raw_keys = [e["raw_key"] for _, e in sorted(read_manifest(store, name)["current"].items())]
+        # In arrival order: a later version of a key wins over an earlier one (after the contract's order_by).
+        raw_keys = [e["raw_key"] for e in arrival_order(read_manifest(store, name)["current"])]
         if not raw_keys:
             raise dg.Failure(f"clean/{name}: the raw manifest lists no objects; materialize raw/{name} first")
         version = new_version(context.run_id)
@@ -97,20 +119,20 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
             QUARANTINE_SCHEMA + ([(column, "date")] if column else []),
             f"records of {name} that broke its contract", column, [*days, NULL_PARTITION] if column else None,
         )
-        if meta["input_files"] and not meta["files_read"]:
-            # Publishing would replace the current table with an empty one; keep it and say why instead.
-            raise dg.Failure(
-                f"clean/{name}: every input file was quarantined whole; the published table is unchanged",
-                metadata={"quarantined_files": dg.MetadataValue.json(meta["quarantined_files"])},
-            )
         checks = [accounting(meta), schema_check(contract, meta["schema"])]
-        if all(c.passed for c in checks):
+        if not all(c.passed for c in checks):
+            location = "not published: a blocking check failed"
+        elif meta["input_files"] and not meta["files_read"] and catalog.get("clean", name) is not None:
+            # Every input was rejected whole: publishing would replace the table with an empty one. The table
+            # keeps its current version; the quarantine and the WARN check say which files and why. (A table
+            # never published before is published empty, with the contract's columns, so readers find it.)
+            location = "not published: every input file was rejected whole; the current version stays"
+        else:
             info = catalog.publish(
                 "clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"], column, days
             )
             location = info.location
-        else:
-            location = "not published: a blocking check failed"
+        checks.append(rejected_files_check(meta))
         return dg.MaterializeResult(
             metadata={
                 **partitions.row_count(context, meta["rows_clean"]),

