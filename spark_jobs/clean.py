@@ -87,16 +87,19 @@ def converted(value, kind: str, allow_nonfinite: bool = False):
         special = word.isin(*NONFINITE)
         parsed = value.cast("double")
         mantissa = F.regexp_extract(value, "^[^eE]*", 0)
+        overflow = literal & (F.isnan(parsed) | (F.abs(parsed) == float("inf")))
+        underflow = literal & (parsed == 0) & mantissa.rlike("[1-9]")
         fails = [
             (~literal & ~special, "a decimal number is required"),
-            (literal & (F.isnan(parsed) | (F.abs(parsed) == float("inf"))), "out of range: overflows to Infinity"),
-            (literal & (parsed == 0) & mantissa.rlike("[1-9]"), "underflows to 0"),
+            (overflow, "out of range: overflows to Infinity"),
+            (underflow, "underflows to 0"),
         ]
+        exact = F.when(literal & ~overflow & ~underflow, parsed)
         if allow_nonfinite:
             nonfinite = F.when(word == "nan", F.lit(float("nan"))).when(word.startswith("-"), F.lit(float("-inf")))
-            cast = F.when(literal, parsed).when(special, nonfinite.otherwise(F.lit(float("inf"))))
+            cast = exact.when(special, nonfinite.otherwise(F.lit(float("inf"))))
         else:
-            cast = F.when(literal, parsed)
+            cast = exact
             fails.append((special, "NaN and Infinity need allow_nonfinite: true"))
         return cast, fails
     if kind == "boolean":
@@ -193,6 +196,11 @@ def retyped_files(checked, contract: dict) -> tuple[list[dict], dict[str, int]]:
 
 def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     from pyspark.sql import functions as F
+
+    # Dates and times are written as they are (proleptic Gregorian, as DuckDB, Athena and Iceberg read them):
+    # Spark's default refuses to write a day before 1582-10-15 rather than choose a calendar.
+    for mode in ("datetimeRebaseModeInWrite", "int96RebaseModeInWrite", "datetimeRebaseModeInRead"):
+        spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
 
     contract = params["contract"]
     frame, rejected, extras = read_inputs(spark, contract, params["inputs"])
