@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path 'dbt_project/target/*' 2>/dev/null)
 
-.PHONY: install prepare seed sftp run dev test test-fast clean
+.PHONY: install prepare seed sftp run dev test test-fast bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -21,9 +21,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # dagster-dbt reads the dbt manifest when the definitions load; `dbt parse` writes it (offline, ~10 s).
+# `prepare` also creates the local Dagster instance (DAGSTER_HOME), so `dagster` commands work after it.
 # Same --target and --vars as the runs use, so dbt's partial parsing is reused instead of re-parsing.
 LAKE_ROOT ?= $(CURDIR)/.lake
-prepare: $(MANIFEST)
+prepare: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --target duckdb --quiet \
 		--vars '{"lake_root": "$(abspath $(LAKE_ROOT))"}'
@@ -57,6 +58,14 @@ test: prepare
 
 test-fast: prepare
 	$(BIN)/python -m pytest -m "not full"
+
+# Where the time goes (bench/run.py): real pipeline runs in temporary lakes beside a DuckDB reference;
+# writes bench/results/latest.{json,md}. bench-quick: scale 1, a one-month lake's new day, 10,000 objects.
+bench: prepare
+	$(BIN)/python bench/run.py
+
+bench-quick: prepare
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf .lake .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,262 @@
+"""Where the lake's time goes: the real pipeline in temporary lakes, and references, in one run.
+
+    make bench         # scale 1 and 3 builds, one new day after each, the sensor tick at 100,000 objects
+    make bench-quick   # scale 1 build, a one-month lake's incremental day, the sensor tick at 10,000 objects
+
+Every pipeline run is a real `lake seed` / `lake run` / `lake simulate` process on a lake and a Dagster
+instance in a temporary folder (the same commands as the README's), timed from outside; the reference is
+`bench/reference.py`, the same logical work in one DuckDB process, run on the same landed files right after
+the pipeline. Writes `bench/results/latest.json` and `bench/results/latest.md` (git-ignored). Figures:
+
+  scale_growth   full build seconds at scale 1 (and 3), the DuckDB reference's, and marginal_ratio =
+                 (full_s_scale3 - full_s_scale1) / (duckdb_s_scale3 - duckdb_s_scale1)
+  incremental    one_day_s: `lake run --days D..D` for the day `lake simulate --days 1` added after the build;
+                 one_day_ratio = one_day_s / the build's seconds; flat_ratio = one_day_s_scale3 / one_day_s
+  events         from the run's event log: events_per_day = planned + done materializations of daily
+                 partitions / days in the range; pre_step_s = first step start - the run's first event
+                 (Dagster plans the run, writing the planned events, before any step runs)
+  sensor_tick    one landing-sensor tick over N landed objects with 10 new (moto): seconds and S3 calls
+  peak_rss_mb    the largest sum of the resident memory of the `lake run` process tree (Python + Spark's
+                 JVM + workers), sampled every 0.2 s
+  steps          seconds per step of the full build (step start -> step success), from the run's events
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PROJECT = BENCH.parent
+RESULTS = BENCH / "results"
+LAKE = [str(Path(sys.executable).with_name("lake"))]  # the venv's `lake` command
+PARTITIONED_EVENTS = {"ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION"}
+
+
+class Lake:
+    """A temporary lake and Dagster instance, driven with the `lake` CLI in subprocesses."""
+
+    def __init__(self, folder: Path):
+        self.root, self.home = folder / "lake", folder / "dagster_home"
+        self.home.mkdir(parents=True)
+        (self.home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+        self.env = {**os.environ, "LAKE_ENV": "local", "LAKE_ROOT": str(self.root), "DAGSTER_HOME": str(self.home)}
+
+    def lake(self, *args: str) -> dict:
+        """Run `lake ARGS`; its wall seconds and the peak resident memory of its process tree (MB)."""
+        started, wall = time.perf_counter(), time.time()
+        process = subprocess.Popen([*LAKE, *args], env=self.env, cwd=PROJECT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        peak = _PeakRss(process.pid)
+        output = process.communicate()[0]
+        seconds = time.perf_counter() - started
+        peak.stop()
+        if process.returncode != 0:
+            raise RuntimeError(f"lake {' '.join(args)} failed ({process.returncode}):\n{output[-4000:]}")
+        return {"seconds": seconds, "peak_rss_mb": peak.mb, "wall_started": wall}
+
+    def last_run_events(self) -> dict:
+        """Event counts, pre-step seconds and step times of the instance's latest run."""
+        import dagster as dg
+
+        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            run = instance.get_runs(limit=1)[0]
+            records = instance.all_logs(run.run_id)
+        by_type: dict[str, int] = {}
+        partitioned, starts, steps = 0, {}, {}
+        for record in records:
+            event = record.dagster_event
+            kind = event.event_type_value if event else "LOG"
+            by_type[kind] = by_type.get(kind, 0) + 1
+            if event and kind in PARTITIONED_EVENTS and event.partition:
+                partitioned += 1
+            if kind == "STEP_START":
+                starts[event.step_key] = record.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                steps[event.step_key] = record.timestamp - starts.get(event.step_key, record.timestamp)
+        first_step = min(starts.values()) if starts else None
+        return {
+            "run_id": run.run_id,
+            "events": len(records),
+            "events_by_type": by_type,
+            "partition_events": partitioned,
+            "pre_step_s": (first_step - records[0].timestamp) if first_step else None,
+            "first_event_ts": records[0].timestamp,
+            "first_step_ts": first_step,
+            "steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])),
+        }
+
+
+class _PeakRss:
+    """Samples the summed RSS of a process and its descendants (from /proc) until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        self.mb, self._pid, self._every, self._done = 0.0, pid, every, threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _tree_rss(self) -> int:
+        parents, rss = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                rss[int(entry.name)] = int((entry / "statm").read_text().split()[1]) * self._page
+            except (OSError, ValueError, IndexError):
+                continue
+        tree, frontier = {self._pid}, [self._pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+            tree.update(children)
+            frontier += children
+        return sum(rss.get(p, 0) for p in tree)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.mb = max(self.mb, self._tree_rss() / 2**20)
+            self._done.wait(self._every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def days_of(lake: Lake) -> tuple[str, str]:
+    sys.path.insert(0, str(PROJECT))
+    from lake_platform.sources.operations import days_with_data
+
+    return days_with_data(lake.root)
+
+
+def n_days(first: str, last: str) -> int:
+    return (datetime.fromisoformat(last) - datetime.fromisoformat(first)).days + 1
+
+
+def reference(lake: Lake, out: Path) -> dict:
+    """bench/reference.py in its own process, on the lake's landed files."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(BENCH / "reference.py"), str(lake.root), str(out)],
+                          capture_output=True, text=True, cwd=PROJECT)
+    if done.returncode != 0:
+        raise RuntimeError(f"reference pipeline failed:\n{done.stderr[-4000:]}")
+    return {"seconds": json.loads(done.stdout)["seconds"], "process_s": time.perf_counter() - started}
+
+
+def build(folder: Path, scale: int, months: list[int] | None, log) -> dict:
+    """Seed, build everything (timed), read the run's events, run the reference, then one new day (timed)."""
+    lake = Lake(folder)
+    seed_args = ["seed", "--scale", str(scale)] + (["--months", ",".join(map(str, months))] if months else [])
+    log(f"  lake {' '.join(seed_args)}")
+    lake.lake(*seed_args)
+    first, last = days_of(lake)
+    log(f"  lake run ({first}..{last})")
+    full = lake.lake("run")
+    events = lake.last_run_events()
+    events["process_to_first_step_s"] = events["first_step_ts"] - full["wall_started"]
+    log(f"    {full['seconds']:.1f} s, pre-step {events['pre_step_s']:.1f} s; reference")
+    ref = reference(lake, folder / "reference")
+    log(f"    reference {ref['seconds']:.2f} s; lake simulate --days 1")
+    lake.lake("simulate", "--days", "1")
+    _, new_day = days_of(lake)
+    one = lake.lake("run", "--days", f"{new_day}..{new_day}")
+    one_events = lake.last_run_events()
+    log(f"    one new day ({new_day}) {one['seconds']:.1f} s")
+    return {
+        "scale": scale, "months": months or list(range(1, 13)), "days": n_days(first, last),
+        "full_s": full["seconds"], "peak_rss_mb": full["peak_rss_mb"], "events": events,
+        "duckdb_s": ref["seconds"], "one_day_s": one["seconds"], "one_day_steps": one_events["steps"],
+        "one_day": new_day,
+    }
+
+
+def sensor_tick(objects: int) -> dict:
+    done = subprocess.run([sys.executable, str(BENCH / "sensor_tick.py"), str(objects)],
+                          capture_output=True, text=True, cwd=PROJECT)
+    if done.returncode != 0:
+        raise RuntimeError(f"sensor tick benchmark failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(quick: bool) -> dict:
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    builds = {}
+    with tempfile.TemporaryDirectory(prefix="lake-bench-") as tmp:
+        plan = [("scale1", 1, None)] + ([("month", 1, [1])] if quick else [("scale3", 3, None)])
+        for name, scale, months in plan:
+            log(f"{name}: scale {scale}" + (f", months {months}" if months else ""))
+            builds[name] = build(Path(tmp) / name, scale, months, log)
+        objects = 10_000 if quick else 100_000
+        log(f"sensor tick over {objects:,} objects")
+        tick = sensor_tick(objects)
+
+    s1 = builds["scale1"]
+    result = {
+        "mode": "quick" if quick else "full",
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                    "load_before": load_before},
+        "scale_growth": {"full_s_scale1": s1["full_s"], "duckdb_s_scale1": s1["duckdb_s"],
+                         "ratio_scale1": s1["full_s"] / s1["duckdb_s"]},
+        "incremental": {"one_day_s": s1["one_day_s"], "full_year_s": s1["full_s"],
+                        "one_day_ratio": s1["one_day_s"] / s1["full_s"]},
+        "events": {"events_per_day": s1["events"]["partition_events"] / s1["days"],
+                   "pre_step_s": s1["events"]["pre_step_s"], "events_total": s1["events"]["events"],
+                   "days": s1["days"]},
+        "sensor_tick": {f"tick_s_{tick['objects'] // 1000}k": tick["tick_s"], **tick},
+        "peak_rss_mb": s1["peak_rss_mb"],
+        "steps": s1["events"]["steps"],
+        "builds": builds,
+    }
+    if quick:
+        month = builds["month"]
+        result["incremental"].update({"one_day_s_month": month["one_day_s"], "full_month_s": month["full_s"],
+                                      "one_day_ratio_month": month["one_day_s"] / month["full_s"]})
+    else:
+        s3 = builds["scale3"]
+        result["scale_growth"].update({
+            "full_s_scale3": s3["full_s"], "duckdb_s_scale3": s3["duckdb_s"],
+            "marginal_ratio": (s3["full_s"] - s1["full_s"]) / (s3["duckdb_s"] - s1["duckdb_s"]),
+        })
+        result["incremental"].update({"one_day_s_scale3": s3["one_day_s"],
+                                      "flat_ratio": s3["one_day_s"] / s1["one_day_s"]})
+        result["events"]["pre_step_s_scale3"] = s3["events"]["pre_step_s"]
+        result["peak_rss_mb"] = s3["peak_rss_mb"]
+        result["steps_scale3"] = s3["events"]["steps"]
+    result["bench_s"] = time.perf_counter() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / "latest.md").write_text(markdown(result))
+    print(markdown(result))
+    return result
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Benchmark ({r['mode']}, {r['measured_at']}, {r['machine']['cpus']} cores, "
+             f"load {r['machine']['load_before']:.1f} before)", "", "| figure | value |", "|---|---|"]
+    for group in ("scale_growth", "incremental", "events", "sensor_tick"):
+        for key, value in r[group].items():
+            if isinstance(value, (int, float)):
+                lines.append(f"| {group}.{key} | {value:,.3g} |" if isinstance(value, float) else f"| {group}.{key} | {value:,} |")
+    lines += [f"| peak_rss_mb | {r['peak_rss_mb']:,.0f} |", f"| bench_s | {r['bench_s']:,.0f} |", "",
+              "| step (scale 1 build) | seconds |", "|---|---|"]
+    lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="scale 1, a one-month lake's day, 10,000 objects")
+    main(parser.parse_args().quick)
