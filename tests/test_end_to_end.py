@@ -96,3 +96,29 @@ def test_the_export_holds_the_monthly_carrier_mart(month_run):
     exported = duckdb.sql(f"select * from read_parquet('{root}/exports/carrier_ontime_monthly/*.parquet')").df()
     flights = duckdb.execute(f"select count(*) from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     assert exported["flights"].sum() == flights
+
+
+def test_the_benchmarks_duckdb_reference_builds_the_same_tables_as_the_pipeline(month_run, tmp_path):
+    """bench/reference.py is the yardstick of `make bench`: it must do the same work, so its tables are
+    compared here with the pipeline's on this month's landed files."""
+    import importlib.util
+
+    from lake_platform.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_reference", PROJECT_ROOT / "bench" / "reference.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    root, _, _ = month_run
+    rows = reference.run(root, tmp_path)["rows"]
+
+    def count(folder):
+        return duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+
+    for table in ("clean/flights", "clean/weather", "clean/planes", "curated/flight_features",
+                  "curated/route_performance_daily"):
+        assert rows[table] == count(root / table) == count(tmp_path / table), table
+    mart = "select carrier, year, month, flights, round(on_time_rate, 9) from {} order by all"
+    ours = duckdb.sql(mart.format(f"read_parquet('{tmp_path}/warehouse/mart_carrier_ontime_monthly/*.parquet')")).fetchall()
+    with duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True) as warehouse:
+        theirs = warehouse.sql(mart.format("mart_carrier_ontime_monthly")).fetchall()
+    assert ours == theirs and len(ours) > 0
