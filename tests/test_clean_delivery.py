@@ -111,3 +111,10 @@ def test_a_landed_name_that_is_not_utf8_blocks_nothing(lake, caplog):
     assert run(lake).success
     assert clean_rows(lake) == {("AA", "American Airlines Inc.")}
     assert any("is not valid UTF-8" in r.getMessage() for r in caplog.records)
+
+
+def test_a_first_delivery_rejected_whole_publishes_an_empty_table_for_readers(lake):
+    land(lake, "airlines.csv", "carrier,name\nZZ,Zürich Aéro\n".encode("utf-16"))
+    result = run(lake)
+    assert result.success and not files_check(result).passed
+    assert clean_rows(lake) == set()  # the table exists, with the contract's columns, and holds nothing yet
