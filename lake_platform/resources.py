@@ -1,4 +1,4 @@
-"""Resources per deployment: the same keys, different implementations (DESIGN.md, "One graph, two deployments").
+"""Resources per deployment: the same keys, different implementations (README, "Deployments").
 
 `local` runs on embedded defaults under the lake root; `aws` takes account-specific names from environment
 variables (`dg.EnvVar`, resolved when a run starts, never at import), so its definitions load with no

@@ -1,4 +1,4 @@
-"""A cleaning process killed mid-publish leaves readers on the previous version; the rerun succeeds (DESIGN.md 4).
+"""A cleaning process killed mid-publish leaves readers on the previous version; the rerun succeeds (README, principle 4).
 
 clean/planes is published once; the partner then delivers a changed file, and a real materialization of
 clean/planes (Dagster, local Spark, in its own process group) is killed with SIGKILL while Spark writes the new

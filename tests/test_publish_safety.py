@@ -1,4 +1,4 @@
-"""Publishing is atomic and repeatable (DESIGN.md principle 4), shown on the local catalog.
+"""Publishing is atomic and repeatable (README, principle 4), shown on the local catalog.
 
 A publishing process killed mid-publish leaves readers on the previous version, and the rerun succeeds;
 publishing the same content twice yields the same table.

@@ -17,7 +17,7 @@ from lake_platform.adapters.storage import ObjectStore, S3ObjectStore
 
 DMS_FAILED = {"failed", "failed-move"}
 DMS_STARTABLE = {"ready", "stopped"}
-# The S3 target settings whose output LocalDms emulates and raw/clean read (DESIGN.md principle 2).
+# The S3 target settings whose output LocalDms emulates and raw/clean read (README, principle 2).
 DMS_TARGET_SETTINGS = {
     "DataFormat": "parquet",
     "IncludeOpForFullLoad": True,

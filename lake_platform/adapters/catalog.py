@@ -2,7 +2,7 @@
 
 A table's data lives in immutable version folders (`<zone>/_versions/<table>/<version>/`). Publishing
 points the table at a new version in one step, so readers see the old version or the new one, never a
-half-written mix (DESIGN.md principle 4). Locally the stable path `<zone>/<table>` is a symlink that is
+half-written mix (README, principle 4). Locally the stable path `<zone>/<table>` is a symlink that is
 replaced atomically with `os.replace`; on AWS the Glue table's `StorageDescriptor.Location` is updated.
 
 A partitioned table (a daily `partition_column`) is written Hive-style, `<version>/<column>=<value>/`, and a

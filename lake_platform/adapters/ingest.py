@@ -1,6 +1,6 @@
 """Ingest services: the interfaces every deployment implements.
 
-Each service's job is to put into the landing zone exactly what the AWS service writes there (DESIGN.md
+Each service's job is to put into the landing zone exactly what the AWS service writes there (README,
 principle 2). Local stand-ins live in `local_ingest.py`; the AWS implementations in `aws_ingest.py`.
 """
 

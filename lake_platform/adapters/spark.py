@@ -81,7 +81,7 @@ class LocalSparkJobs(SparkJobs):
         # spark-submit launches this driver. An empty value counts as unset.
         worker_python = os.environ.get("PYSPARK_PYTHON") or sys.executable
         os.environ["PYSPARK_PYTHON"] = worker_python
-        # Imported here: loading the code location must not import pyspark (DESIGN.md principle 6).
+        # Imported here: loading the code location must not import pyspark (README, principle 6).
         from dagster_pyspark import LazyPySparkResource
 
         session = LazyPySparkResource(

@@ -203,7 +203,7 @@ def prefixed_s3_message_reader(*, bucket: str, client, key_prefix: str):
 
     The stock reader writes them under a random top-level prefix of the bucket and leaves them there.
     The class is defined on first use because importing dagster_aws takes ~2.3 s here, which loading
-    the definitions must not pay (DESIGN.md principle 6).
+    the definitions must not pay (README, principle 6).
     """
     from dagster_aws.pipes import PipesS3MessageReader
 

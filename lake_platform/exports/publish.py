@@ -24,7 +24,7 @@ def export_table(
 ) -> dict[str, Any]:
     """Unload `table` to `exports/_versions/<name>/<version>/`, point `exports.<name>` at it.
 
-    The previous version stays readable until the catalog switches over (DESIGN.md principle 4).
+    The previous version stays readable until the catalog switches over (README, principle 4).
     Returns what was published: rows, files, location, version and a preview of the first rows.
     """
     exported = warehouse.export(table, store.uri(version_key("exports", name, version)))

@@ -1,5 +1,5 @@
 """Raw for any kind of object: the file share's documents, photos and audio, and the inventory that
-describes every object of the raw zone (DESIGN.md principle 3)."""
+describes every object of the raw zone (README, principle 3)."""
 
 import dagster as dg
 

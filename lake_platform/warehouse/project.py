@@ -21,7 +21,7 @@ from lake_platform.settings import DBT_PROJECT_DIR, Deployment
 WAREHOUSE_TARGETS: dict[Deployment, str] = {"local": "duckdb", "aws": "redshift"}
 
 # The manifest comes from `dbt parse` (`make prepare`), never from loading definitions: the code
-# location must load offline and fast (DESIGN.md principle 6).
+# location must load offline and fast (README, principle 6).
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
