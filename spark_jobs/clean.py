@@ -59,6 +59,12 @@ NONFINITE = ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 BOOLEAN_LITERALS = ("true", "false")
 DATE_LITERAL = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 TIMESTAMP_LITERAL = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+# date and timestamp: (the literal's pattern, why a text of another shape fails, why one off the calendar
+# fails: 2013-02-30, year 0000)
+CALENDAR_LITERALS = {
+    "date": (DATE_LITERAL, "YYYY-MM-DD is required", "not a date of the calendar"),
+    "timestamp": (TIMESTAMP_LITERAL, "YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM] is required", "not a time of the calendar"),
+}
 
 
 def null_markers(contract: dict, column: dict) -> list[str]:
@@ -105,17 +111,11 @@ def converted(value, kind: str, allow_nonfinite: bool = False):
     if kind == "boolean":
         literal = F.lower(value).isin(*BOOLEAN_LITERALS)
         return F.when(literal, F.lower(value) == "true"), [(~literal, "true or false is required")]
-    if kind == "date":
-        literal = value.rlike(DATE_LITERAL)
-        cast = F.when(literal & (F.substring(value, 1, 4) != "0000"), value.cast("date"))
-        return cast, [(~literal, "YYYY-MM-DD is required"), (literal & cast.isNull(), "not a date of the calendar")]
-    if kind == "timestamp":
-        literal = value.rlike(TIMESTAMP_LITERAL)
-        cast = F.when(literal & (F.substring(value, 1, 4) != "0000"), value.cast("timestamp"))
-        return cast, [
-            (~literal, "YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM] is required"),
-            (literal & cast.isNull(), "not a time of the calendar"),
-        ]
+    if kind in CALENDAR_LITERALS:
+        pattern, shape, off_calendar = CALENDAR_LITERALS[kind]
+        literal = value.rlike(pattern)
+        cast = F.when(literal & (F.substring(value, 1, 4) != "0000"), value.cast(kind))
+        return cast, [(~literal, shape), (literal & cast.isNull(), off_calendar)]
     raise ValueError(f"no conversion for type {kind!r}")
 
 

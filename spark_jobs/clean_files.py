@@ -111,12 +111,12 @@ def check_csv(uri: str) -> tuple[str | None, list[str] | None]:
         return f"corrupt gzip data: {e}", None
     except ValueError as e:
         return str(e), None
-    if not start.strip():
-        return "empty file (no data after decompression)" if not start else "no header: the file holds only blank lines", None
+    if not start:
+        return "empty file (no data after decompression)", None
     first_line = next(iter(io.StringIO(start, newline="")))
     if len(first_line.rstrip("\r\n")) >= MAX_HEADER:
         return f"no header line: the first line is longer than {MAX_HEADER} characters", None
-    for _, _, header, error in csv_records(start):
+    for _, _, header, error in csv_records(start):  # the first record: blank lines are none
         if error:
             return f"the header is not a valid CSV record: {error}", None
         return None, header

@@ -14,8 +14,9 @@ def rank_versions(valid, contract: dict):
     Versions are in a total order that follows arrival: by the contract's `order_by` (DMS's commit
     timestamp) when it declares one, so late and out-of-order CDC files merge correctly whatever their
     arrival; then by arrival (`_arrival`, the file's position in the job's inputs, which the caller lists in
-    landing order); then by position within the file. Never by a file's name or content hash. `_earlier_rows` counts the key's inserts/updates committed before the record (0 for a delete
-    means the delete is for a key never seen).
+    landing order); then by position within the file. Never by a file's name or content hash.
+    `_earlier_rows` counts the key's inserts/updates committed before the record (0 for a delete means the
+    delete is for a key never seen).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
