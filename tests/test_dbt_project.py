@@ -187,10 +187,7 @@ def publish(root: Path, name: str, version: str) -> None:
 
 
 FIRST_DAY, LAST_DAY = min(f[1] for f in FLIGHTS).isoformat(), max(f[1] for f in FLIGHTS).isoformat()
-DAILY_MODELS = {
-    "stg_lake__flights", "stg_lake__weather", "stg_lake__flight_features", "stg_lake__route_performance_daily",
-    "fct_flights", "fct_route_performance_daily",
-}
+DAILY_MODELS = {"fct_flights", "fct_route_performance_daily"}
 MODELS = {
     "stg_lake__flights", "stg_lake__weather", "stg_lake__planes", "stg_lake__airports",
     "stg_lake__airlines", "stg_lake__flight_features", "stg_lake__route_performance_daily",
@@ -266,6 +263,12 @@ def test_models_are_warehouse_assets_downstream_of_the_lake_assets(project):
     assert [dep.asset_key.path for dep in specs["stg_lake__route_performance_daily"].deps] == [
         ["curated", "route_performance_daily"]
     ]
+    # The facts follow, day for day, the lake tables their (unpartitioned) staging views read.
+    assert {dep.asset_key.path[0] for dep in specs["fct_flights"].deps} == {"warehouse", "clean"}
+    assert dg.AssetKey(["clean", "flights"]) in {dep.asset_key for dep in specs["fct_flights"].deps}
+    assert dg.AssetKey(["curated", "route_performance_daily"]) in {
+        dep.asset_key for dep in specs["fct_route_performance_daily"].deps
+    }
     assert specs["fct_flights"].kinds == {"dbt", "redshift"}
     assert specs["fct_flights"].group_name == "warehouse"
     assert specs["fct_flights"].description.startswith("One row per scheduled flight")
@@ -273,7 +276,8 @@ def test_models_are_warehouse_assets_downstream_of_the_lake_assets(project):
     assert ("mart_carrier_ontime_monthly", "assert_carrier_monthly_totals_match_fct_flights") in checks
 
 
-def test_flights_and_weather_models_are_daily_partitioned_and_the_rest_is_not(project):
+def test_the_facts_are_daily_partitioned_and_the_rest_is_not(project):
+    """Only the facts have days: a staging view is created once and always reads its table's current data."""
     by_name = {a.node_def.name: a for a in build_warehouse_assets("duckdb", project)}
 
     daily = by_name["warehouse_daily"]

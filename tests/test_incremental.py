@@ -25,20 +25,24 @@ from lake_platform.sources.seed import OPERATIONS_DB, seed
 from lake_platform.sources.simulate import simulate
 
 CLEAN_FLIGHTS = dg.AssetKey(["clean", "flights"])
-WEATHER_DAYS = [dg.AssetKey(["clean", "weather"]), dg.AssetKey(["warehouse", "stg_lake__weather"])]
+WEATHER_DAYS = [dg.AssetKey(["clean", "weather"])]
 # Every daily asset derived from the flights: the same days as clean/flights.
 FLIGHT_DAYS = [
     dg.AssetKey(path.split("/"))
     for path in (
-        "curated/flight_features", "curated/route_performance_daily", "warehouse/stg_lake__flights",
-        "warehouse/stg_lake__flight_features", "warehouse/stg_lake__route_performance_daily",
-        "warehouse/fct_flights", "warehouse/fct_route_performance_daily", "ml/delay_predictions",
+        "curated/flight_features", "curated/route_performance_daily", "warehouse/fct_flights", "warehouse/fct_route_performance_daily", "ml/delay_predictions",
         "serving/delay_predictions",
     )
 ]
 PARTITIONED = [CLEAN_FLIGHTS, *WEATHER_DAYS, *FLIGHT_DAYS]
 # Aggregates over every day: refreshed once, however many days changed.
 AGGREGATES = [["warehouse", "mart_carrier_ontime_monthly"], ["exports", "carrier_ontime_monthly"]]
+# The staging views over the daily tables: unpartitioned (a view has no days), re-created and re-tested once
+# after their table's days changed, not once per day.
+VIEWS = [
+    ["warehouse", name]
+    for name in ("stg_lake__flights", "stg_lake__weather", "stg_lake__flight_features", "stg_lake__route_performance_daily")
+]
 
 
 def days(first: str, last: str) -> set[str]:
@@ -164,11 +168,12 @@ def test_every_daily_asset_is_daily_partitioned_and_each_day_ran_once(simulated)
         assert len(records) == len({r.partition_key for r in records}), (key, daemon.runs)
 
 
-def test_aggregates_refresh_once(simulated):
+def test_aggregates_and_views_refresh_once(simulated):
     """Three new days and their revisions reach the monthly mart and its export in one refresh each
-    (requested on the same tick as the days they wait for), not once per day or per upstream run."""
+    (requested on the same tick as the days they wait for), not once per day or per upstream run; so do the
+    staging views (re-created, and their dbt tests rerun, over the changed tables)."""
     _, instance, mark, daemon = simulated
-    for key in AGGREGATES:
+    for key in [*AGGREGATES, *VIEWS]:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), after_storage_id=mark), limit=10
         ).records

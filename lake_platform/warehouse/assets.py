@@ -5,10 +5,12 @@ asset check on the model it tests (DagsterDbtTranslatorSettings.enable_asset_che
 True), so a failing test fails the check and, with severity `error`, blocks the models downstream.
 
 The project is three assets definitions, in dependency order (each one dbt call per run):
-- `warehouse_reference` (unpartitioned): staging of the reference tables and the dimensions;
-- `warehouse_daily` (daily partitions, tag `daily`): the flights, weather, features and route staging views
-  and the facts `fct_flights`, `fct_route_performance_daily`, incremental by day: a run over a range of days
-  is one dbt call that replaces exactly those days (`--vars first_day/last_day`, macros/lake_days.sql);
+- `warehouse_reference` (unpartitioned): the staging views (over the reference tables and over the daily
+  lake tables: a view has no days, it always reads its table's current data) and the dimensions;
+- `warehouse_daily` (daily partitions, tag `daily`): the facts `fct_flights`, `fct_route_performance_daily`,
+  incremental by day: a run over a range of days is one dbt call that replaces exactly those days
+  (`--vars first_day/last_day`, macros/lake_days.sql). Each fact also depends, day for day, on the lake
+  table under its staging view (translator.py), which is how it follows that table's days;
 - `warehouse_aggregates` (unpartitioned, tag `aggregate`): marts over all days, refreshed once after any
   day changed.
 Three, not two: the facts depend on the dimensions (their relationship tests) and the monthly mart on both,
@@ -67,7 +69,7 @@ def build_warehouse_assets(target: str, project: DbtProject = DBT_PROJECT) -> li
         exclude=f"{DAILY_SELECT} {AGGREGATE_SELECT}",
     )
     def warehouse_reference(context: dg.AssetExecutionContext, dbt: LakeDbtCliResource):
-        """Builds the reference side of the warehouse: staging views over reference tables, the dimensions."""
+        """Builds the staging views and the dimensions."""
         yield from _build(context, dbt)
 
     @dbt_assets(
