@@ -16,9 +16,12 @@ the pipeline. Writes `bench/results/latest.json` and `bench/results/latest.md` (
                  partitions / days in the range; pre_step_s = first step start - the run's first event
                  (Dagster plans the run, writing the planned events, before any step runs)
   sensor_tick    one landing-sensor tick over N landed objects with 10 new (moto): seconds and S3 calls
+  event_writes   a range of 8 daily assets (365 days; 120 quick) on Dagster's default SQLite storage and on
+                 the project's (bench/event_writes.py): pre-step and run seconds, and their ratios
   peak_rss_mb    the largest sum of the resident memory of the `lake run` process tree (Python + Spark's
                  JVM + workers), sampled every 0.2 s
   steps          seconds per step of the full build (step start -> step success), from the run's events
+  files          per daily table after the largest build: days, Parquet files, most files in one day, mean size
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Lake:
         """Event counts, pre-step seconds and step times of the instance's latest run."""
         import dagster as dg
 
+        os.environ["DAGSTER_HOME"] = str(self.home)  # dagster.yaml: the storage is under DAGSTER_HOME
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             run = instance.get_runs(limit=1)[0]
             records = instance.all_logs(run.run_id)
@@ -133,6 +137,23 @@ class _PeakRss:
         self._thread.join()
 
 
+DAILY_TABLES = ("clean/flights", "clean/weather", "curated/flight_features", "curated/route_performance_daily",
+                "ml/delay_predictions")
+
+
+def table_files(lake: Lake) -> dict:
+    """Per daily table of the lake: day folders, Parquet files, the most files in one day, mean file size."""
+    out = {}
+    for table in DAILY_TABLES:
+        folder = (lake.root / table).resolve()
+        per_day = [sorted(day.glob("*.parquet")) for day in folder.glob("*=*") if day.is_dir()]
+        files = [f for day in per_day for f in day]
+        out[table] = {"days": len(per_day), "files": len(files),
+                      "max_files_per_day": max((len(day) for day in per_day), default=0),
+                      "mean_file_kb": sum(f.stat().st_size for f in files) / len(files) / 1024 if files else 0}
+    return out
+
+
 def days_of(lake: Lake) -> tuple[str, str]:
     sys.path.insert(0, str(PROJECT))
     from lake_platform.sources.operations import days_with_data
@@ -165,6 +186,7 @@ def build(folder: Path, scale: int, months: list[int] | None, log) -> dict:
     full = lake.lake("run")
     events = lake.last_run_events()
     events["process_to_first_step_s"] = events["first_step_ts"] - full["wall_started"]
+    files = table_files(lake)
     log(f"    {full['seconds']:.1f} s, pre-step {events['pre_step_s']:.1f} s; reference")
     ref = reference(lake, folder / "reference")
     log(f"    reference {ref['seconds']:.2f} s; lake simulate --days 1")
@@ -175,10 +197,18 @@ def build(folder: Path, scale: int, months: list[int] | None, log) -> dict:
     log(f"    one new day ({new_day}) {one['seconds']:.1f} s")
     return {
         "scale": scale, "months": months or list(range(1, 13)), "days": n_days(first, last),
-        "full_s": full["seconds"], "peak_rss_mb": full["peak_rss_mb"], "events": events,
+        "full_s": full["seconds"], "peak_rss_mb": full["peak_rss_mb"], "events": events, "files": files,
         "duckdb_s": ref["seconds"], "one_day_s": one["seconds"], "one_day_steps": one_events["steps"],
         "one_day": new_day,
     }
+
+
+def event_writes(days: int) -> dict:
+    done = subprocess.run([sys.executable, str(BENCH / "event_writes.py"), str(days)],
+                          capture_output=True, text=True, cwd=PROJECT)
+    if done.returncode != 0:
+        raise RuntimeError(f"event-writes benchmark failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def sensor_tick(objects: int) -> dict:
@@ -201,6 +231,9 @@ def main(quick: bool) -> dict:
         objects = 10_000 if quick else 100_000
         log(f"sensor tick over {objects:,} objects")
         tick = sensor_tick(objects)
+        write_days = 120 if quick else 365
+        log(f"event writes of a {write_days}-day range: Dagster's default storage, then the project's")
+        writes = event_writes(write_days)
 
     s1 = builds["scale1"]
     result = {
@@ -216,8 +249,10 @@ def main(quick: bool) -> dict:
                    "pre_step_s": s1["events"]["pre_step_s"], "events_total": s1["events"]["events"],
                    "days": s1["days"]},
         "sensor_tick": {f"tick_s_{tick['objects'] // 1000}k": tick["tick_s"], **tick},
+        "event_writes": writes,
         "peak_rss_mb": s1["peak_rss_mb"],
         "steps": s1["events"]["steps"],
+        "files": s1["files"],
         "builds": builds,
     }
     if quick:
@@ -235,6 +270,7 @@ def main(quick: bool) -> dict:
         result["events"]["pre_step_s_scale3"] = s3["events"]["pre_step_s"]
         result["peak_rss_mb"] = s3["peak_rss_mb"]
         result["steps_scale3"] = s3["events"]["steps"]
+        result["files"] = s3["files"]
     result["bench_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=1))
@@ -246,13 +282,20 @@ def main(quick: bool) -> dict:
 def markdown(r: dict) -> str:
     lines = [f"# Benchmark ({r['mode']}, {r['measured_at']}, {r['machine']['cpus']} cores, "
              f"load {r['machine']['load_before']:.1f} before)", "", "| figure | value |", "|---|---|"]
-    for group in ("scale_growth", "incremental", "events", "sensor_tick"):
+    for group in ("scale_growth", "incremental", "events", "sensor_tick", "event_writes"):
         for key, value in r[group].items():
             if isinstance(value, (int, float)):
                 lines.append(f"| {group}.{key} | {value:,.3g} |" if isinstance(value, float) else f"| {group}.{key} | {value:,} |")
     lines += [f"| peak_rss_mb | {r['peak_rss_mb']:,.0f} |", f"| bench_s | {r['bench_s']:,.0f} |", "",
               "| step (scale 1 build) | seconds |", "|---|---|"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps"].items()]
+    if "steps_scale3" in r:
+        lines += ["", "| step (scale 3 build) | seconds |", "|---|---|"]
+        lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps_scale3"].items()]
+    lines += ["", "| daily table (largest build) | days | files | most files in a day | mean file KB |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {t} | {f['days']} | {f['files']} | {f['max_files_per_day']} | {f['mean_file_kb']:.0f} |"
+              for t, f in r["files"].items()]
     return "\n".join(lines) + "\n"
 
 

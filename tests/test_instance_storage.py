@@ -5,6 +5,7 @@ Each test opens two instances from a dagster.yaml, Dagster's default SQLite stor
 """
 
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -144,3 +145,16 @@ def test_days_of_a_started_range_are_in_progress_and_of_a_failed_one_failed(inst
     for instance in instances:
         assert not run_range(instance).success
     assert status(default, downstream.key) == status(project, downstream.key) == ([], DAYS, [])
+
+
+def test_the_event_writes_benchmark_runs_the_same_range_on_both_storages():
+    """bench/event_writes.py (in `make bench`): the two storages get the same run and write the same events."""
+    spec = importlib.util.spec_from_file_location("bench_event_writes", PROJECT_ROOT / "bench" / "event_writes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.measure(5)
+    assert result["storage_default"] == "SqliteEventLogStorage"
+    assert result["storage_project"] == "BatchingSqliteEventLogStorage"
+    for storage in ("default", "project"):
+        assert result[f"planned_events_{storage}"] == result[f"materialization_events_{storage}"] == 5 * module.ASSETS
+    assert result["pre_step_ratio"] > 0 and result["run_ratio"] > 0

@@ -104,7 +104,11 @@ def test_materialize_all_in_the_ui_builds_every_asset(dagster_dev):
         dialog.wait_for(state="hidden", timeout=60_000)
         browser.close()
 
-    instance = dg.DagsterInstance.from_config(str(home))
+    # The instance's storage is under DAGSTER_HOME (dagster.yaml: `base_dir: {env: DAGSTER_HOME}`), read when
+    # the instance opens.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(home))
+        instance = dg.DagsterInstance.from_config(str(home))
     deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
         backfills = instance.get_backfills()
