@@ -16,10 +16,10 @@ the pipeline. Writes `bench/results/latest.json` and `bench/results/latest.md` (
                  partitions / days in the range; pre_step_s = first step start - the run's first event
                  (Dagster plans the run, writing the planned events, before any step runs)
   sensor_tick    one landing-sensor tick over N landed objects with 10 new (moto): seconds and S3 calls
-  event_writes   a range of 8 daily assets (365 days; 120 quick) on Dagster's default SQLite storage and on
+  event_writes   a range of 8 daily assets (365 days; 60 quick) on Dagster's default SQLite storage and on
                  the project's (bench/event_writes.py): pre-step and run seconds, and their ratios
-  peak_rss_mb    the largest sum of the resident memory of the `lake run` process tree (Python + Spark's
-                 JVM + workers), sampled every 0.2 s
+  peak_rss_mb    the largest sum of the proportional set sizes (PSS) of the `lake run` process tree (Python,
+                 Spark's JVM and workers), sampled every second, and the step running then (`peak_step`)
   steps          seconds per step of the full build (step start -> step success), from the run's events
   files          per daily table after the largest build: days, Parquet files, most files in one day, mean size
 """
@@ -64,7 +64,8 @@ class Lake:
         peak.stop()
         if process.returncode != 0:
             raise RuntimeError(f"lake {' '.join(args)} failed ({process.returncode}):\n{output[-4000:]}")
-        return {"seconds": seconds, "peak_rss_mb": peak.mb, "wall_started": wall}
+        return {"seconds": seconds, "peak_rss_mb": peak.mb, "peak_at": peak.at, "peak_by_command_mb": peak.by_command,
+                "wall_started": wall}
 
     def last_run_events(self) -> dict:
         """Event counts, pre-step seconds and step times of the instance's latest run."""
@@ -75,7 +76,7 @@ class Lake:
             run = instance.get_runs(limit=1)[0]
             records = instance.all_logs(run.run_id)
         by_type: dict[str, int] = {}
-        partitioned, starts, steps = 0, {}, {}
+        partitioned, starts, steps, windows = 0, {}, {}, {}
         for record in records:
             event = record.dagster_event
             kind = event.event_type_value if event else "LOG"
@@ -86,6 +87,7 @@ class Lake:
                 starts[event.step_key] = record.timestamp
             elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
                 steps[event.step_key] = record.timestamp - starts.get(event.step_key, record.timestamp)
+                windows[event.step_key] = (starts.get(event.step_key, record.timestamp), record.timestamp)
         first_step = min(starts.values()) if starts else None
         return {
             "run_id": run.run_id,
@@ -96,27 +98,30 @@ class Lake:
             "first_event_ts": records[0].timestamp,
             "first_step_ts": first_step,
             "steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])),
+            "windows": windows,
         }
 
 
 class _PeakRss:
-    """Samples the summed RSS of a process and its descendants (from /proc) until stopped."""
+    """Samples the memory of a process and its descendants (from /proc) until stopped: the largest sum of
+    their proportional set sizes (PSS: a page shared by N processes, e.g. PySpark's forked workers, counts
+    1/N in each), and at that moment, the time and each process's share by command name."""
 
-    def __init__(self, pid: int, every: float = 0.2):
-        self.mb, self._pid, self._every, self._done = 0.0, pid, every, threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
+    def __init__(self, pid: int, every: float = 1.0):
+        self.mb, self.at, self.by_command = 0.0, None, {}
+        self._pid, self._every, self._done = pid, every, threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
-    def _tree_rss(self) -> int:
-        parents, rss = {}, {}
+    def _tree(self) -> dict[int, tuple[str, int]]:
+        """pid -> (command, PSS bytes) for the process and its descendants."""
+        parents, found = {}, {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 stat = (entry / "stat").read_text()
                 parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-                rss[int(entry.name)] = int((entry / "statm").read_text().split()[1]) * self._page
             except (OSError, ValueError, IndexError):
                 continue
         tree, frontier = {self._pid}, [self._pid]
@@ -125,11 +130,25 @@ class _PeakRss:
             children = [p for p, pp in parents.items() if pp == parent and p not in tree]
             tree.update(children)
             frontier += children
-        return sum(rss.get(p, 0) for p in tree)
+        for pid in tree:
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                command = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            pss = next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+            found[pid] = (command, pss * 1024)
+        return found
 
     def _sample(self) -> None:
         while not self._done.is_set():
-            self.mb = max(self.mb, self._tree_rss() / 2**20)
+            tree = self._tree()
+            total = sum(pss for _, pss in tree.values()) / 2**20
+            if total > self.mb:
+                self.mb, self.at = total, time.time()
+                self.by_command = {}
+                for command, pss in tree.values():
+                    self.by_command[command] = self.by_command.get(command, 0) + pss / 2**20
             self._done.wait(self._every)
 
     def stop(self) -> None:
@@ -175,8 +194,9 @@ def reference(lake: Lake, out: Path) -> dict:
     return {"seconds": json.loads(done.stdout)["seconds"], "process_s": time.perf_counter() - started}
 
 
-def build(folder: Path, scale: int, months: list[int] | None, log) -> dict:
-    """Seed, build everything (timed), read the run's events, run the reference, then one new day (timed)."""
+def build(folder: Path, scale: int, months: list[int] | None, log, one_day: bool = True) -> dict:
+    """Seed, build everything (timed), read the run's events, run the reference, then (`one_day`) one new
+    day (timed)."""
     lake = Lake(folder)
     seed_args = ["seed", "--scale", str(scale)] + (["--months", ",".join(map(str, months))] if months else [])
     log(f"  lake {' '.join(seed_args)}")
@@ -187,35 +207,34 @@ def build(folder: Path, scale: int, months: list[int] | None, log) -> dict:
     events = lake.last_run_events()
     events["process_to_first_step_s"] = events["first_step_ts"] - full["wall_started"]
     files = table_files(lake)
+    # The step running when the process tree's memory peaked (steps run one at a time, in one process).
+    full["peak_step"] = next((step for step, (a, b) in events["windows"].items() if a <= (full["peak_at"] or 0) <= b),
+                             "between steps")
     log(f"    {full['seconds']:.1f} s, pre-step {events['pre_step_s']:.1f} s; reference")
     ref = reference(lake, folder / "reference")
-    log(f"    reference {ref['seconds']:.2f} s; lake simulate --days 1")
-    lake.lake("simulate", "--days", "1")
-    _, new_day = days_of(lake)
-    one = lake.lake("run", "--days", f"{new_day}..{new_day}")
-    one_events = lake.last_run_events()
-    log(f"    one new day ({new_day}) {one['seconds']:.1f} s")
-    return {
+    log(f"    reference {ref['seconds']:.2f} s")
+    result = {
         "scale": scale, "months": months or list(range(1, 13)), "days": n_days(first, last),
-        "full_s": full["seconds"], "peak_rss_mb": full["peak_rss_mb"], "events": events, "files": files,
-        "duckdb_s": ref["seconds"], "one_day_s": one["seconds"], "one_day_steps": one_events["steps"],
-        "one_day": new_day,
+        "full_s": full["seconds"], "peak_rss_mb": full["peak_rss_mb"], "peak_step": full["peak_step"],
+        "peak_by_command_mb": full["peak_by_command_mb"], "events": events, "files": files,
+        "duckdb_s": ref["seconds"],
     }
+    if one_day:
+        log("  lake simulate --days 1, then `lake run` of that day")
+        lake.lake("simulate", "--days", "1")
+        _, new_day = days_of(lake)
+        one = lake.lake("run", "--days", f"{new_day}..{new_day}")
+        result.update(one_day_s=one["seconds"], one_day_steps=lake.last_run_events()["steps"], one_day=new_day)
+        log(f"    one new day ({new_day}) {one['seconds']:.1f} s")
+    return result
 
 
-def event_writes(days: int) -> dict:
-    done = subprocess.run([sys.executable, str(BENCH / "event_writes.py"), str(days)],
+def script(name: str, argument: int) -> dict:
+    """`python bench/NAME.py ARGUMENT` in its own process; the JSON line it prints last."""
+    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), str(argument)],
                           capture_output=True, text=True, cwd=PROJECT)
     if done.returncode != 0:
-        raise RuntimeError(f"event-writes benchmark failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def sensor_tick(objects: int) -> dict:
-    done = subprocess.run([sys.executable, str(BENCH / "sensor_tick.py"), str(objects)],
-                          capture_output=True, text=True, cwd=PROJECT)
-    if done.returncode != 0:
-        raise RuntimeError(f"sensor tick benchmark failed:\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"bench/{name}.py failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -224,16 +243,17 @@ def main(quick: bool) -> dict:
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     builds = {}
     with tempfile.TemporaryDirectory(prefix="lake-bench-") as tmp:
-        plan = [("scale1", 1, None)] + ([("month", 1, [1])] if quick else [("scale3", 3, None)])
-        for name, scale, months in plan:
+        # Quick: the year's build without its new day; the incremental figures come from the month's lake.
+        plan = [("scale1", 1, None, not quick)] + ([("month", 1, [1], True)] if quick else [("scale3", 3, None, True)])
+        for name, scale, months, one_day in plan:
             log(f"{name}: scale {scale}" + (f", months {months}" if months else ""))
-            builds[name] = build(Path(tmp) / name, scale, months, log)
+            builds[name] = build(Path(tmp) / name, scale, months, log, one_day)
         objects = 10_000 if quick else 100_000
         log(f"sensor tick over {objects:,} objects")
-        tick = sensor_tick(objects)
-        write_days = 120 if quick else 365
+        tick = script("sensor_tick", objects)
+        write_days = 60 if quick else 365
         log(f"event writes of a {write_days}-day range: Dagster's default storage, then the project's")
-        writes = event_writes(write_days)
+        writes = script("event_writes", write_days)
 
     s1 = builds["scale1"]
     result = {
@@ -243,14 +263,15 @@ def main(quick: bool) -> dict:
                     "load_before": load_before},
         "scale_growth": {"full_s_scale1": s1["full_s"], "duckdb_s_scale1": s1["duckdb_s"],
                          "ratio_scale1": s1["full_s"] / s1["duckdb_s"]},
-        "incremental": {"one_day_s": s1["one_day_s"], "full_year_s": s1["full_s"],
-                        "one_day_ratio": s1["one_day_s"] / s1["full_s"]},
+        "incremental": {} if quick else {"one_day_s": s1["one_day_s"], "full_year_s": s1["full_s"],
+                                         "one_day_ratio": s1["one_day_s"] / s1["full_s"]},
         "events": {"events_per_day": s1["events"]["partition_events"] / s1["days"],
                    "pre_step_s": s1["events"]["pre_step_s"], "events_total": s1["events"]["events"],
                    "days": s1["days"]},
         "sensor_tick": {f"tick_s_{tick['objects'] // 1000}k": tick["tick_s"], **tick},
         "event_writes": writes,
         "peak_rss_mb": s1["peak_rss_mb"],
+        "peak_step": s1["peak_step"],
         "steps": s1["events"]["steps"],
         "files": s1["files"],
         "builds": builds,
@@ -269,6 +290,7 @@ def main(quick: bool) -> dict:
                                       "flat_ratio": s3["one_day_s"] / s1["one_day_s"]})
         result["events"]["pre_step_s_scale3"] = s3["events"]["pre_step_s"]
         result["peak_rss_mb"] = s3["peak_rss_mb"]
+        result["peak_step"] = s3["peak_step"]
         result["steps_scale3"] = s3["events"]["steps"]
         result["files"] = s3["files"]
     result["bench_s"] = time.perf_counter() - started
@@ -286,7 +308,7 @@ def markdown(r: dict) -> str:
         for key, value in r[group].items():
             if isinstance(value, (int, float)):
                 lines.append(f"| {group}.{key} | {value:,.3g} |" if isinstance(value, float) else f"| {group}.{key} | {value:,} |")
-    lines += [f"| peak_rss_mb | {r['peak_rss_mb']:,.0f} |", f"| bench_s | {r['bench_s']:,.0f} |", "",
+    lines += [f"| peak_rss_mb | {r['peak_rss_mb']:,.0f} (during {r['peak_step']}) |", f"| bench_s | {r['bench_s']:,.0f} |", "",
               "| step (scale 1 build) | seconds |", "|---|---|"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps"].items()]
     if "steps_scale3" in r:

@@ -44,7 +44,8 @@ def with_automation_conditions(assets: list[dg.AssetsDefinition]) -> list[dg.Ass
       (`partitions.on_upstream_update`); its unpartitioned dependencies (reference data, dimensions, the model)
       are read as of the day's processing and do not rerun history when they change. An asset that sets its
       own condition keeps it.
-    - an unpartitioned asset below daily ones (aggregates: the monthly mart, its export, the object inventory)
+    - an unpartitioned asset below daily ones (aggregates: the monthly mart, its export, the object inventory;
+      the staging views, re-created and re-tested over their changed tables)
       refreshes once after any upstream day or dependency changed, once its unpartitioned dependencies exist
       (no predictions before a first model); it cannot wait for every day of a daily dependency, most of which
       have no data and never will.
