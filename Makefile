@@ -18,6 +18,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	# Iceberg's Spark runtime and SQLite's JDBC driver, from Maven Central into the venv (not committed).
+	$(BIN)/python -m lake_platform.adapters.iceberg fetch
 	touch $@
 
 # dagster-dbt reads the dbt manifest when the definitions load; `dbt parse` writes it (offline, ~10 s).

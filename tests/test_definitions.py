@@ -36,10 +36,10 @@ def test_the_asset_graph_matches_its_snapshot(tmp_path):
     assert asset_keys(build_definitions("local", tmp_path)) == SNAPSHOT.read_text().split()
 
 
-def test_importing_the_code_location_does_not_import_spark_sagemaker_or_sklearn():
+def test_importing_the_code_location_does_not_import_spark_sagemaker_sklearn_or_pyiceberg():
     code = (
         "import sys, lake_platform.definitions\n"
-        "heavy = [m for m in ('pyspark', 'sagemaker', 'sklearn') if m in sys.modules]\n"
+        "heavy = [m for m in ('pyspark', 'sagemaker', 'sklearn', 'pyiceberg') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
