@@ -5,6 +5,12 @@ import sys
 
 import pytest
 
+# Imported while the test process has a single thread. dagster_aws imports dagster._core.test_utils, which
+# pytest rewrites (ast.parse) on first import; done later, beside the threads an earlier test left running
+# (moto, SFTP), it once failed CI with "SystemError: AST constructor recursion depth mismatch", a CPython
+# AST-construction bug seen in threaded programs (python/cpython#106905, pytest-dev/pytest#10763).
+import dagster_aws  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def spark():
