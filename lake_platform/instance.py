@@ -26,21 +26,12 @@ import os
 from collections.abc import Sequence
 
 import dagster._check as check
-from dagster._config import StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
-from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite_storage import (
-    DagsterSqliteStorage,
-    _event_logs_directory,
-    _runs_directory,
-    _schedule_directory,
-)
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
 
 # Events buffered per batch before a write; a year of one daily asset is 365. Dagster writes a batch when it
@@ -73,14 +64,16 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         """The rows `store_event` writes for each asset event, in one transaction per database and run."""
         for run_id, group in itertools.groupby(events, key=lambda event: event.run_id):
             group = list(group)
+            rows = [self._event_to_row(event) for event in group]  # each event serialized once
             with self.run_connection(run_id) as conn:
-                conn.execute(SqlEventLogStorageTable.insert(), [self._event_to_row(event) for event in group])
+                conn.execute(SqlEventLogStorageTable.insert(), rows)
             with self.index_transaction() as conn:
-                for event in group:
-                    with db_result(conn, self.prepare_insert_event(event)) as result:
-                        event_id = result.inserted_primary_key[0]
-                    self._store_asset_event_tags(conn, [event], [event_id])
-                    self._store_asset_event(conn, event, event_id)
+                event_ids = []
+                for event, row in zip(group, rows):
+                    with db_result(conn, SqlEventLogStorageTable.insert().values(**row)) as result:
+                        event_ids.append(result.inserted_primary_key[0])
+                    self._store_asset_event(conn, event, event_ids[-1])
+                self._store_asset_event_tags(conn, group, event_ids)
 
 
 class LakeSqliteStorage(DagsterSqliteStorage):
@@ -88,19 +81,12 @@ class LakeSqliteStorage(DagsterSqliteStorage):
     files as Dagster's default storage) with `BatchingSqliteEventLogStorage` as its event log."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
-        # DagsterSqliteStorage.__init__, with the batching event log in place of SqliteEventLogStorage.
-        self.base_dir = check.str_param(base_dir, "base_dir")
-        self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
+        super().__init__(base_dir, inst_data=inst_data)
+        # The event log Dagster's __init__ opened, on the same folder, replaced by the batching one.
         self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
-        self._inst_data = check.opt_inst_param(inst_data, "inst_data", ConfigurableClassData)
-        DagsterStorage.__init__(self)
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
     @classmethod
-    def config_type(cls):
-        return {"base_dir": StringSource}
-
-    @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value) -> LakeSqliteStorage:
+        # DagsterSqliteStorage's names its own class; this one builds the subclass (same `base_dir` config).
         return cls.from_local(inst_data=inst_data, **config_value)
