@@ -30,10 +30,10 @@ def one(days: int) -> dict:
     """In this process: the ranged run on the instance in DAGSTER_HOME; its timings and event counts."""
     import dagster as dg
 
-    daily = dg.DailyPartitionsDefinition(start_date="2013-01-01")
+    from lake_platform import partitions
 
     def make(i: int) -> dg.AssetsDefinition:
-        @dg.asset(name=f"daily_{i}", partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+        @dg.asset(name=f"daily_{i}", partitions_def=partitions.DAILY, backfill_policy=partitions.SINGLE_RUN)
         def _asset() -> None:
             return None
 
@@ -42,8 +42,8 @@ def one(days: int) -> dict:
     job = dg.Definitions(assets=[make(i) for i in range(ASSETS)], jobs=[dg.define_asset_job("days")]).resolve_job_def(
         "days"
     )
-    last = (date(2013, 1, 1) + timedelta(days - 1)).isoformat()
-    tags = {"dagster/asset_partition_range_start": "2013-01-01", "dagster/asset_partition_range_end": last}
+    first = date.fromisoformat(partitions.FIRST_DAY)
+    tags = partitions.range_tags(first.isoformat(), (first + timedelta(days - 1)).isoformat())
     with dg.DagsterInstance.get() as instance:
         started = time.time()
         result = job.execute_in_process(instance=instance, tags=tags)

@@ -30,8 +30,8 @@ WEATHER_DAYS = [dg.AssetKey(["clean", "weather"])]
 FLIGHT_DAYS = [
     dg.AssetKey(path.split("/"))
     for path in (
-        "curated/flight_features", "curated/route_performance_daily", "warehouse/fct_flights", "warehouse/fct_route_performance_daily", "ml/delay_predictions",
-        "serving/delay_predictions",
+        "curated/flight_features", "curated/route_performance_daily", "warehouse/fct_flights",
+        "warehouse/fct_route_performance_daily", "ml/delay_predictions", "serving/delay_predictions",
     )
 ]
 PARTITIONED = [CLEAN_FLIGHTS, *WEATHER_DAYS, *FLIGHT_DAYS]
@@ -41,7 +41,9 @@ AGGREGATES = [["warehouse", "mart_carrier_ontime_monthly"], ["exports", "carrier
 # after their table's days changed, not once per day.
 VIEWS = [
     ["warehouse", name]
-    for name in ("stg_lake__flights", "stg_lake__weather", "stg_lake__flight_features", "stg_lake__route_performance_daily")
+    for name in (
+        "stg_lake__flights", "stg_lake__weather", "stg_lake__flight_features", "stg_lake__route_performance_daily"
+    )
 ]
 
 

@@ -4,7 +4,6 @@ Each test opens two instances from a dagster.yaml, Dagster's default SQLite stor
 (`dagster.yaml`'s `storage:` block), runs the same ranged run on both and compares what Dagster reads back.
 """
 
-
 import importlib.util
 import os
 from pathlib import Path

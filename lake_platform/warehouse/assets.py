@@ -27,9 +27,9 @@ from dagster_dbt import DbtProject, dbt_assets
 
 from lake_platform import partitions
 from lake_platform.warehouse.project import DBT_PROJECT, LakeDbtCliResource, require_manifest
-from lake_platform.warehouse.translator import LakeDbtTranslator
+from lake_platform.warehouse.translator import DAILY_TAG, LakeDbtTranslator
 
-DAILY_SELECT = "tag:daily"
+DAILY_SELECT = f"tag:{DAILY_TAG}"
 AGGREGATE_SELECT = "tag:aggregate"
 
 
