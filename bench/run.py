@@ -162,15 +162,34 @@ DAILY_TABLES = ("clean/flights", "clean/weather", "curated/flight_features", "cu
 
 def table_files(lake: Lake) -> dict:
     """Per daily table of the lake: day folders, Parquet files, the most files in one day, mean file size."""
+    from lake_platform.adapters.catalog import ICEBERG_ZONES
+
     out = {}
     for table in DAILY_TABLES:
-        folder = (lake.root / table).resolve()
-        per_day = [sorted(day.glob("*.parquet")) for day in folder.glob("*=*") if day.is_dir()]
+        per_day = snapshot_days(lake, table) if table.split("/")[0] in ICEBERG_ZONES else folder_days(lake, table)
         files = [f for day in per_day for f in day]
         out[table] = {"days": len(per_day), "files": len(files),
                       "max_files_per_day": max((len(day) for day in per_day), default=0),
                       "mean_file_kb": sum(f.stat().st_size for f in files) / len(files) / 1024 if files else 0}
     return out
+
+
+def folder_days(lake: Lake, table: str) -> list[list[Path]]:
+    """A version-folder table's Parquet files, per `<column>=<day>` folder."""
+    folder = (lake.root / table).resolve()
+    return [sorted(day.glob("*.parquet")) for day in folder.glob("*=*") if day.is_dir()]
+
+
+def snapshot_days(lake: Lake, table: str) -> list[list[Path]]:
+    """An Iceberg table's data files in its current snapshot, per day (the partition's value)."""
+    from lake_platform.adapters.iceberg import LocalIcebergCatalog
+
+    zone, name = table.split("/")
+    loaded = LocalIcebergCatalog(lake.root).pyiceberg().load_table((f"lake_{zone}", name))
+    days: dict = {}
+    for task in loaded.scan().plan_files():
+        days.setdefault(tuple(task.file.partition), []).append(Path(task.file.file_path.removeprefix("file:")))
+    return list(days.values())
 
 
 def days_of(lake: Lake) -> tuple[str, str]:

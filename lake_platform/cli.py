@@ -123,23 +123,30 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _lake_views(con, lake_root) -> int:
-    """A schema per catalog database (`lake_clean`, ...) with a view per table over its current version."""
+def _lake_views(con, lake_root, snapshots=None, as_of=None) -> int:
+    """A schema per catalog database (`lake_clean`, ...) with a view per table: an Iceberg table's view reads its
+    current snapshot, or the one `snapshots` (`{"lake_clean.flights": id}`) or `as_of` chooses
+    (lake_platform/adapters/lake_views.py); a version-folder table's view reads its current version."""
     from pathlib import Path
 
     import duckdb
 
     from lake_platform.adapters.catalog import LocalCatalog
     from lake_platform.adapters.storage import LocalObjectStore
+    from lake_platform.adapters import lake_views
 
+    # Not strict: a table that cannot be read as asked (created after `as_of`, delete files) fails only when read.
+    iceberg = set(lake_views.configure(con, lake_root, snapshots, as_of, strict=False))
     catalog = LocalCatalog(store=LocalObjectStore(root=str(lake_root)))
     folder, prefix = Path(catalog.store.uri("catalog")), f"{catalog.database_prefix}_"
     zones = sorted(p.name[len(prefix) :] for p in folder.glob(f"{prefix}*") if p.is_dir()) if folder.is_dir() else []
-    views = 0
+    views = len(iceberg)
     for zone in zones:
         database = catalog.database(zone)
-        con.sql(f'create schema "{database}"')
+        con.sql(f'create schema if not exists "{database}"')
         for table in catalog.tables(zone):
+            if f"{database}.{table.name}" in iceberg:  # the Iceberg table is the table; its view is made
+                continue
             # `**` and hive partitioning: flat tables and `flight_date=.../part-*.parquet` layouts alike.
             files = _sql_text(f"{table.location}/**/*.parquet")
             try:
@@ -159,14 +166,53 @@ def _lake_views(con, lake_root) -> int:
     return views
 
 
+def _snapshot_choices(texts: tuple[str, ...]) -> dict[str, int]:
+    """`--snapshot DATABASE.TABLE=ID` options as {"DATABASE.TABLE": ID}."""
+    chosen: dict[str, int] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or name.count(".") != 1 or not value.lstrip("-").isdigit():
+            raise click.ClickException(f"--snapshot {text!r}: expected DATABASE.TABLE=SNAPSHOT_ID")
+        if name in chosen and chosen[name] != int(value):
+            raise click.ClickException(f"--snapshot: two snapshots for {name}")
+        chosen[name] = int(value)
+    return chosen
+
+
 @main.command()
 @click.argument("sql")
-def sql(sql: str) -> None:
+@click.option(
+    "--snapshot", "snapshots", multiple=True, metavar="DATABASE.TABLE=ID",
+    help="Read an Iceberg table at this snapshot id (repeatable; an unknown id is an error listing the table's "
+    "snapshots, with their times).",
+)
+@click.option(
+    "--as-of", "as_of", metavar="TIMESTAMP",
+    help="Read every Iceberg table as it was at this time (ISO 8601, e.g. 2024-05-01T10:00:00Z; UTC without "
+    "an offset).",
+)
+def sql(sql: str, snapshots: tuple[str, ...], as_of: str | None) -> None:
     """Run SQL over the local lake, the local Athena: every catalog table as `<database>.<table>` (e.g.
     `lake_clean.flights`, `lake_curated.flight_features`, `lake_quarantine.flights`) and the warehouse's
-    dbt models (e.g. `mart_carrier_ontime_monthly`), in DuckDB."""
+    dbt models (e.g. `mart_carrier_ontime_monthly`), in DuckDB.
+
+    The clean and quarantine tables are Iceberg tables, read at their current snapshot. Time travel:
+    `--snapshot lake_clean.flights=ID` reads that table at that snapshot (repeatable, one per table);
+    `--as-of 2024-05-01T10:00:00Z` reads every Iceberg table at the snapshot that was current then (reading
+    a table whose first snapshot is later is an error; a `--snapshot` wins over `--as-of` for its table).
+    Version-folder tables (curated, ML, exports, raw) are always read at their current version, and the
+    warehouse's models as dbt last built them.
+    """
     import duckdb
 
+    from lake_platform.adapters.lake_views import LakeViewError, parse_as_of
+
+    chosen = _snapshot_choices(snapshots)
+    try:
+        moment = parse_as_of(as_of) if as_of is not None else None
+    except LakeViewError as error:
+        raise click.ClickException(str(error)) from None
     lake_root = settings.current().lake_root
     warehouse = lake_root / "warehouse" / "lake.duckdb"
     with duckdb.connect() as con:
@@ -175,14 +221,20 @@ def sql(sql: str) -> None:
             # directly; unqualified names fall back to it, so `select * from fct_flights` still works.
             con.sql(f"attach {_sql_text(str(warehouse))} as lake (read_only)")
             con.sql("set search_path = 'memory.main,lake.main'")
-        if not _lake_views(con, lake_root) and not warehouse.exists():
+        try:
+            views = _lake_views(con, lake_root, chosen, moment)
+        except LakeViewError as error:
+            raise click.ClickException(str(error)) from None
+        if not views and not warehouse.exists():
             raise click.ClickException(f"no lake at {lake_root}: run `lake seed` then `lake run` first")
         try:
             result = con.sql(sql)
+            # Rendered here: the query runs then, and its errors (a time-travel view's) are errors like the others.
+            text = None if result is None else str(result)
         except duckdb.Error as error:
             raise click.ClickException(str(error)) from None
-        if result is not None:
-            click.echo(result)
+        if text is not None:
+            click.echo(text)
 
 
 @main.group()

@@ -18,6 +18,7 @@ from lake_platform.ml.assets import ml_assets
 from lake_platform.serving.assets import serving_assets
 from lake_platform.ingest.assets import landing_flights, landing_reference, landing_weather
 from lake_platform.ingest.share import landing_share
+from lake_platform.maintenance import maintenance_assets, maintenance_schedule
 from lake_platform.raw.assets import raw_assets
 from lake_platform.raw.unstructured import object_inventory, raw_share
 from lake_platform.resources import resources_for
@@ -26,8 +27,10 @@ from lake_platform.warehouse import build_warehouse_assets, warehouse_target
 
 materialize_everything = dg.define_asset_job(
     "materialize_everything",
-    selection=dg.AssetSelection.all(),
-    description="Every asset of the lake, in dependency order: what `make run` and `lake run` execute.",
+    # Table maintenance keeps the lake, it does not build it: its daily schedule runs it.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
+    description="Every asset of the lake but its maintenance, in dependency order: what `make run` and `lake run` "
+    "execute.",
 )
 
 
@@ -113,11 +116,12 @@ def build_definitions(deployment: str, lake_root: Path, automation: bool | None 
         *build_export_assets(target),
         *ml_assets,
         *serving_assets,
+        *maintenance_assets,
     ]
     return dg.Definitions(
         assets=with_automation_conditions(assets),
         jobs=[materialize_everything],
-        schedules=[share_sync_schedule(running)],
+        schedules=[share_sync_schedule(running), maintenance_schedule(running)],
         sensors=[*sensors_for(deployment, running), automation_sensor(running)],
         resources=resources_for(deployment, lake_root),
         # Local: every step in one process, so the SparkSession (a 5-10 s JVM start) is shared and steps

@@ -30,7 +30,7 @@ from lake_platform.warehouse import warehouse_resources
 
 def local_resources(lake_root: Path) -> dict:
     store = LocalObjectStore(root=str(lake_root))
-    spark = LocalSparkJobs()
+    spark = LocalSparkJobs(lake_root=str(lake_root))
     return {
         "store": store,
         "catalog": LocalCatalog(store=store),

@@ -22,8 +22,13 @@ not declare; they are ignored.
 params:
   contract     the dataset's contract (lake_platform/contracts/<name>.yml) as a dict
   inputs       list of object URIs to read (local paths or s3:// URIs), all in contract.source.format
-  output       location to write the clean version to (a fresh, unpublished folder)
-  quarantine   location to write rejected records to (a fresh folder)
+  output       the clean table: an Iceberg table (lake_tables.py: {"iceberg": identifier, "partition_column",
+               "replace": {"first", "last"}}), or a fresh folder (the job's own tests)
+  quarantine   the quarantine table, the same way
+  expected_schema  optional [[name, type], ...]: the contract's columns. With an Iceberg output the clean rows
+               are committed only when the records balance, the schema is this one, and not every input file
+               was rejected whole while the table exists (that would empty it); otherwise `committed` is false
+               and `held_because` says why. The quarantine is always committed: it says what went wrong.
   partition    optional {"column", "first", "last"}: the dataset is daily-partitioned by `column` (a date) and
                this run is responsible for the days first..last. Only records of those days, plus records
                whose day cannot be told (bad date parts), are processed and counted; the clean table and the
@@ -39,7 +44,7 @@ from typing import Any
 
 from clean_merge import is_delete, is_final, merge_counts, rank_versions
 from clean_read import META, OP, WHOLE_FILE, control_columns, read_inputs, whole_file_quarantine
-from lake_tables import read_back, write_table
+from lake_tables import is_iceberg, read_back, write_table
 
 SPARK_TYPES = {
     "string": "string",
@@ -230,8 +235,8 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     if part:
         whole_files = whole_files.withColumn(part["column"], F.lit(None).cast("date"))
     quarantine = quarantine.unionByName(whole_files)
-    write_table(quarantine, params["quarantine"], part and part["column"])
-    written_quarantine = read_back(spark, params["quarantine"], quarantine)
+    quarantine_snapshot = write_table(quarantine, params["quarantine"], part and part["column"])
+    written_quarantine = read_back(spark, params["quarantine"], quarantine, quarantine_snapshot)
     quarantined_records = written_quarantine.filter(~F.col("reason").startswith(WHOLE_FILE))
 
     ranked = rank_versions(valid, contract)
@@ -241,13 +246,10 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         *[F.col(c["name"]) for c in contract["columns"]],
         *[F.expr(d["expr"]).cast(SPARK_TYPES[d["type"]]).alias(d["name"]) for d in contract.get("derived", [])],
     )
-    write_table(clean, params["output"], part and part["column"])
-    written = read_back(spark, params["output"], clean)
     counts = merge_counts(ranked)
     reasons = {r["reason"]: r["count"] for r in quarantined_records.groupBy("reason").count().limit(20).collect()}
     meta = {
         "rows_in": kept.count() if part else sum(n for f, n in rows_per_file.items() if f not in dropped),
-        "rows_clean": written.count(),
         "rows_quarantined": quarantined_records.count(),
         **counts,
         "quarantine_reasons": reasons,
@@ -256,11 +258,41 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         "quarantined_files": rejected,
         "files_quarantined": len(rejected),
         "columns_added": sorted({c for f, cols in extras.items() if f not in dropped for c in cols}),
-        "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
+        "quarantine_snapshot_id": quarantine_snapshot,
     }
+    output = params["output"]
+    held = held_because(spark, params, meta, clean) if is_iceberg(output) else None
+    if held:
+        print(f"clean/{contract['name']}: the clean rows are not committed: {held}", file=sys.stderr)
+        written, snapshot = clean, None
+    else:
+        snapshot = write_table(clean, output, part and part["column"])
+        written = read_back(spark, output, clean, snapshot)
+    meta.update({
+        "rows_clean": written.count(),
+        "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
+        "committed": not held,
+        "held_because": held,
+        "snapshot_id": snapshot,
+    })
     ranked.unpersist()
     checked.unpersist()
     return meta
+
+
+def held_because(spark, params: dict, meta: dict, clean) -> str | None:
+    """Why the clean rows must not be committed to the Iceberg table, or None (see `expected_schema`)."""
+    planned = clean.count()
+    balance = planned + meta["rows_quarantined"] + meta["duplicates_dropped"]
+    if meta["rows_in"] != balance or meta["input_files"] != meta["files_read"] + len(meta["quarantined_files"]):
+        return f"the records do not balance: {meta['rows_in']} in, {balance} out"
+    expected = params.get("expected_schema")
+    actual = [[f.name, f.dataType.simpleString()] for f in clean.schema.fields]
+    if expected is not None and actual != [list(c) for c in expected]:
+        return f"the schema {actual} is not the contract's {expected}"
+    if meta["input_files"] and not meta["files_read"] and spark.catalog.tableExists(params["output"]["iceberg"]):
+        return "every input file was rejected whole: the table keeps its current snapshot"
+    return None
 
 
 def with_partition(records, contract: dict, part: dict):

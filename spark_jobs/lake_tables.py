@@ -1,18 +1,118 @@
 """Read and write the lake's tables in Spark jobs, the same way on Glue, EMR Serverless and local Spark.
 
-A table input is either a location (an unpartitioned table: one folder) or a dict
-`{"paths": [...], "partition_column": ..., "columns": [[name, type], ...]}`: the folders of the partitions to
-read (on AWS each Glue partition has its own location, possibly in different version folders, so Spark's
-partition discovery cannot be used). The partition value is taken from the `<column>=<value>` folder of each
-file, as Hive and Athena do; `columns` gives the schema when no partition is in range.
+An Apache Iceberg table (the clean and quarantine zones) is a dict naming it in the session's catalogs:
+  input   {"iceberg": "<catalog>.<database>.<table>", "values": [day, ...] or None}: the table's current snapshot,
+          only the partitions of `values` (the days of a daily table) when given;
+  output  {"iceberg": ..., "partition_column": column or None, "replace": {"first": day, "last": day} or None}:
+          created on first write (copy-on-write, format v2, identity-partitioned by the column). A daily table's
+          write replaces the days first..last and the NULL partition (rows whose day cannot be told) in one
+          commit; a table without `replace` is replaced whole. Readers see the previous snapshot or this one.
+Any other table is a version folder (curated, ML outputs): an input is a location (an unpartitioned table:
+one folder) or a dict `{"paths": [...], "partition_column": ..., "columns": [[name, type], ...]}`: the folders
+of the partitions to read (on AWS each Glue partition has its own location, possibly in different version
+folders, so Spark's partition discovery cannot be used). The partition value is taken from the
+`<column>=<value>` folder of each file, as Hive and Athena do; `columns` gives the schema when no partition is
+in range.
 """
 
 from __future__ import annotations
+
+import uuid
+
+WRITE_ID = "lake.write-id"  # the snapshot summary property that finds a write's snapshot among concurrent ones
+# Iceberg's table properties of every lake table: format v2, copy-on-write for every row-level operation, so
+# readers (DuckDB through PyIceberg's file list, Athena, Spectrum) never apply delete files; a rerun's frame may
+# carry a column the table lacks yet (a contract gained one): the write adds it.
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    "write.delete.mode": "copy-on-write",
+    "write.update.mode": "copy-on-write",
+    "write.merge.mode": "copy-on-write",
+    "write.parquet.compression-codec": "snappy",
+    "write.spark.accept-any-schema": "true",
+    # Each commit writes a new metadata file (the current one lists every snapshot, for time travel): keep the
+    # last 20 and delete older ones at commit, instead of leaving them for orphan-file removal.
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "20",
+}
+
+
+def is_iceberg(table) -> bool:
+    return isinstance(table, dict) and "iceberg" in table
+
+
+def partition_column(spark, identifier: str) -> str | None:
+    """The table's identity partition column (the lake's daily tables have one), from Spark's DESCRIBE."""
+    rows = spark.sql(f"describe table {identifier}").collect()
+    names = [r["col_name"] for r in rows]
+    if "# Partitioning" not in names:
+        return None
+    for row in rows[names.index("# Partitioning") + 1 :]:
+        if row["col_name"].startswith("Part "):
+            return row["data_type"]
+    return None
+
+
+def day_filter(column: str, first: str, last: str):
+    """The rows of days first..last and those without a day: what a daily run replaces."""
+    from pyspark.sql import functions as F
+
+    day = F.col(column)
+    return day.between(F.lit(first).cast("date"), F.lit(last).cast("date")) | day.isNull()
+
+
+def write_iceberg(spark, df, target: dict) -> int:
+    """Commit `df` to the Iceberg table `target` (see the module's docstring); returns the snapshot id."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    identifier, column = target["iceberg"], target.get("partition_column")
+    catalog_and_database = identifier.rsplit(".", 1)[0]
+    spark.sql(f"create namespace if not exists {catalog_and_database}")
+    if not spark.catalog.tableExists(identifier):
+        writer = df.limit(0).writeTo(identifier).using("iceberg")
+        for key, value in TABLE_PROPERTIES.items():
+            writer = writer.tableProperty(key, value)
+        if column:
+            writer = writer.partitionedBy(F.col(column))
+        try:
+            writer.create()
+        except AnalysisException as error:  # a concurrent first write created it: write into it
+            if "already exists" not in str(error).lower():
+                raise
+    write_id = str(uuid.uuid4())
+    if column:
+        df = df.repartition(column)  # one task, hence one file, per day
+    writer = df.writeTo(identifier).option("mergeSchema", "true").option(f"snapshot-property.{WRITE_ID}", write_id)
+    scope = target.get("replace")
+    if column and scope:
+        writer.overwrite(day_filter(column, scope["first"], scope["last"]))
+    else:
+        writer.overwrite(F.lit(True))
+    found = spark.sql(
+        f"select snapshot_id from {identifier}.snapshots where summary['{WRITE_ID}'] = '{write_id}'"
+    ).collect()
+    return found[0][0]
+
+
+def read_iceberg(spark, table: dict, snapshot_id: int | None = None):
+    from pyspark.sql import functions as F
+
+    reader = spark.read if snapshot_id is None else spark.read.option("snapshot-id", str(snapshot_id))
+    df = reader.table(table["iceberg"])
+    values = table.get("values")
+    if values is not None:
+        column = partition_column(spark, table["iceberg"])
+        if column:
+            df = df.filter(F.col(column).isin([F.lit(v).cast("date") for v in values]))
+    return df
 
 
 def read_table(spark, table):
     from pyspark.sql import functions as F
 
+    if is_iceberg(table):
+        return read_iceberg(spark, table)
     if isinstance(table, str):
         return spark.read.parquet(table)
     column, paths = table["partition_column"], table["paths"]
@@ -23,8 +123,11 @@ def read_table(spark, table):
     return df.withColumn(column, value.cast("date"))
 
 
-def write_table(df, output: str, partition_column: str | None = None) -> None:
-    """A fresh version folder; Hive-style `<column>=<value>/` folders for a partitioned table."""
+def write_table(df, output, partition_column: str | None = None) -> int | None:
+    """A commit to an Iceberg table (returns its snapshot id), or a fresh version folder, with Hive-style
+    `<column>=<value>/` folders for a partitioned table."""
+    if is_iceberg(output):
+        return write_iceberg(df.sparkSession, df, output)
     if partition_column is None:
         df.write.mode("overwrite").parquet(output)
         return
@@ -32,10 +135,15 @@ def write_table(df, output: str, partition_column: str | None = None) -> None:
     df.repartition(partition_column).write.mode("overwrite").partitionBy(partition_column).parquet(output)
 
 
-def read_back(spark, output: str, df):
-    """What was written, as readers will see it; a range with no rows writes no file, only _SUCCESS."""
+def read_back(spark, output, df, snapshot_id: int | None = None):
+    """What was written, as readers will see it: for Iceberg the committed snapshot's rows of the write's scope;
+    for a version folder its files (a range with no rows writes no file, only _SUCCESS)."""
     from pyspark.errors import AnalysisException
 
+    if is_iceberg(output):
+        written = read_iceberg(spark, {"iceberg": output["iceberg"]}, snapshot_id)
+        scope, column = output.get("replace"), output.get("partition_column")
+        return written.filter(day_filter(column, scope["first"], scope["last"])) if column and scope else written
     try:
         return spark.read.parquet(output)
     except AnalysisException:  # "Unable to infer schema": nothing but _SUCCESS in the folder

@@ -21,8 +21,13 @@ def spark():
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers on this venv, not python3 on PATH
     from pyspark.sql import SparkSession
 
+    from lake_platform.adapters.iceberg import session_conf
+
+    builder = SparkSession.builder
+    for key, value in session_conf().items():  # as LocalSparkJobs's session: Iceberg's runtime and extensions
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("lake_platform-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSResponse
 from dagster_pipes import PipesContext
 
 from lake_platform.adapters.spark import SparkJobs
-from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs, ShippedCode
+from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs, ShippedCode, iceberg_spark_conf
 from lake_platform.settings import SPARK_JOBS_DIR
 
 REGION = "us-east-1"
@@ -112,6 +112,8 @@ def test_glue_job_ships_code_creates_the_job_and_returns_the_metadata_the_job_re
     assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 10}
     assert job["Command"]["ScriptLocation"].endswith("/toy.py")
     assert job["DefaultArguments"]["--extra-py-files"].endswith("/spark_jobs.zip")
+    assert job["DefaultArguments"]["--datalake-formats"] == "iceberg"
+    assert glue_conf(job["DefaultArguments"]) == list(LAKE_CATALOG.items())
     assert started[0]["Arguments"].keys() == {"--dagster-pipes-context", "--dagster-pipes-messages"}
     assert not boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="_pipes/").get("Contents")
 
@@ -156,6 +158,74 @@ def test_glue_job_definition_is_updated_only_when_it_changed(aws):
     assert updates[0]["JobUpdate"]["Role"] == ROLE
 
 
+# The `lake` Spark catalog as AWS documents Iceberg on the Glue Data Catalog (Glue: "Using the Iceberg framework
+# in AWS Glue"; EMR Serverless: "Using Apache Iceberg with EMR Serverless"), warehouse at s3://<bucket>/iceberg/.
+LAKE_CATALOG = {
+    "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+    "spark.sql.catalog.lake": "org.apache.iceberg.spark.SparkCatalog",
+    "spark.sql.catalog.lake.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+    "spark.sql.catalog.lake.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+    "spark.sql.catalog.lake.warehouse": f"s3://{BUCKET}/iceberg/",
+}
+CODE = ShippedCode("s3://lake-test/_code/a/toy.py", "s3://lake-test/_code/b/spark_jobs.zip")
+
+
+def test_iceberg_spark_conf_is_the_lake_catalog_on_the_glue_data_catalog():
+    assert iceberg_spark_conf(f"s3://{BUCKET}/iceberg/") == LAKE_CATALOG
+
+
+def glue_conf(arguments: dict[str, str]) -> list[tuple[str, str]]:
+    """Glue's single `--conf` value, `k1=v1 --conf k2=v2 ...`, as the settings it carries."""
+    return [tuple(item.split("=", 1)) for item in arguments["--conf"].split(" --conf ")]
+
+
+def test_glue_job_enables_iceberg_with_the_lake_catalog_and_user_arguments_still_win():
+    definition = GlueJobs(bucket=BUCKET, role_arn=ROLE, region_name=REGION).job_definition("toy", CODE)
+
+    assert definition["DefaultArguments"] == {
+        "--job-language": "python",
+        "--extra-py-files": CODE.bundle_uri,
+        "--datalake-formats": "iceberg",
+        "--conf": definition["DefaultArguments"]["--conf"],
+    }
+    assert glue_conf(definition["DefaultArguments"]) == list(LAKE_CATALOG.items())
+
+    moved = GlueJobs(bucket=BUCKET, role_arn=ROLE, iceberg_prefix="warehouse/iceberg").job_definition("toy", CODE)
+    assert dict(glue_conf(moved["DefaultArguments"]))["spark.sql.catalog.lake.warehouse"] == (
+        f"s3://{BUCKET}/warehouse/iceberg/"
+    )
+
+    user = {"--conf": "spark.sql.shuffle.partitions=8", "--enable-metrics": "true"}
+    overridden = GlueJobs(bucket=BUCKET, role_arn=ROLE, default_arguments=user).job_definition("toy", CODE)
+    assert overridden["DefaultArguments"]["--conf"] == "spark.sql.shuffle.partitions=8"
+    assert overridden["DefaultArguments"]["--enable-metrics"] == "true"
+    assert overridden["DefaultArguments"]["--datalake-formats"] == "iceberg"
+
+
+def submit_conf(request: dict) -> list[tuple[str, str]]:
+    """The `--conf k=v` pairs of a job run's sparkSubmitParameters, in order (Spark's last one wins)."""
+    tokens = shlex.split(request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])
+    assert tokens[::2] == ["--conf"] * (len(tokens) // 2) and len(tokens) % 2 == 0
+    return [tuple(value.split("=", 1)) for value in tokens[1::2]]
+
+
+def test_emr_serverless_run_loads_emrs_iceberg_runtime_and_the_lake_catalog_before_the_users_parameters():
+    emr = EmrServerlessJobs(bucket=BUCKET, application_id="00f1", execution_role_arn=ROLE, region_name=REGION)
+    assert submit_conf(emr.job_run_request("toy", CODE, "0123456789")) == [
+        ("spark.submit.pyFiles", CODE.bundle_uri),
+        ("spark.jars", "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"),
+        *LAKE_CATALOG.items(),
+    ]
+
+    user = "--conf spark.executor.cores=4 --conf spark.sql.catalog.lake.warehouse=s3://elsewhere/wh/"
+    emr = EmrServerlessJobs(
+        bucket=BUCKET, application_id="00f1", execution_role_arn=ROLE, spark_submit_parameters=user
+    )
+    conf = submit_conf(emr.job_run_request("toy", CODE, "0123456789"))
+    assert conf[-2:] == [("spark.executor.cores", "4"), ("spark.sql.catalog.lake.warehouse", "s3://elsewhere/wh/")]
+    assert dict(conf)["spark.sql.catalog.lake.warehouse"] == "s3://elsewhere/wh/"
+
+
 def test_emr_serverless_job_run_carries_code_and_pipes_env_and_returns_the_reported_metadata(
     aws, jobs_dir, spark, tmp_path, monkeypatch
 ):
@@ -187,6 +257,9 @@ def test_emr_serverless_job_run_carries_code_and_pipes_env_and_returns_the_repor
     assert request["executionRoleArn"] == ROLE and request["applicationId"] == app
     assert request["jobDriver"]["sparkSubmit"]["entryPoint"].endswith("/toy.py")
     assert "DAGSTER_PIPES_CONTEXT=" in request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    conf = dict(submit_conf(request))
+    assert conf["spark.jars"] == "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
+    assert LAKE_CATALOG.items() <= conf.items()
 
 
 def entry_main():

@@ -98,39 +98,40 @@ def test_listing_and_deleting_more_keys_than_one_s3_page(lake):
 
 
 def publish_version(catalog, store, version: str):
-    """What a clean/curated run does: write a fresh version folder, then publish it."""
-    store.put_bytes(f"{version_key('clean', 'flights', version)}/part-0.parquet", version.encode())
-    return catalog.publish("clean", "flights", version, COLUMNS, "Cleaned flights")
+    """What a curated run does: write a fresh version folder, then publish it (clean and quarantine tables
+    are Iceberg tables, which their Spark jobs commit: see the Iceberg tests below)."""
+    store.put_bytes(f"{version_key('curated', 'flights', version)}/part-0.parquet", version.encode())
+    return catalog.publish("curated", "flights", version, COLUMNS, "Flights")
 
 
 def test_publish_swaps_the_table_to_the_new_version_and_prunes_superseded_ones(lake):
     store, catalog = lake
 
     first = publish_version(catalog, store, "v1")
-    assert (first.database, first.version, first.columns) == ("lake_clean", "v1", COLUMNS)
-    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v1"}
+    assert (first.database, first.version, first.columns) == ("lake_curated", "v1", COLUMNS)
+    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v1"}
 
     publish_version(catalog, store, "v2")
-    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v2"}
-    assert store.list(version_key("clean", "flights", "v1")), "the previous version stays for readers"
+    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v2"}
+    assert store.list(version_key("curated", "flights", "v1")), "the previous version stays for readers"
 
     publish_version(catalog, store, "v3")
-    assert files_at(store, catalog.location("clean", "flights")) == {"part-0.parquet": b"v3"}
-    assert store.list(version_key("clean", "flights", "v1")) == []
-    assert store.list(version_key("clean", "flights", "v2"))
+    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v3"}
+    assert store.list(version_key("curated", "flights", "v1")) == []
+    assert store.list(version_key("curated", "flights", "v2"))
 
-    tables = catalog.tables("clean")
-    assert [(t.name, t.version, t.description) for t in tables] == [("flights", "v3", "Cleaned flights")]
-    assert catalog.get("clean", "flights").columns == COLUMNS
+    tables = catalog.tables("curated")
+    assert [(t.name, t.version, t.description) for t in tables] == [("flights", "v3", "Flights")]
+    assert catalog.get("curated", "flights").columns == COLUMNS
 
 
 def test_catalog_reports_missing_tables_clearly(lake):
     _, catalog = lake
 
-    assert catalog.get("clean", "planes") is None
+    assert catalog.get("curated", "planes") is None
     assert catalog.tables("curated") == []
-    with pytest.raises(LookupError, match="lake_clean.planes is not in the catalog"):
-        catalog.location("clean", "planes")
+    with pytest.raises(LookupError, match="lake_curated.planes is not in the catalog"):
+        catalog.location("curated", "planes")
 
 
 PARTITIONED = [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "date")]
@@ -139,16 +140,16 @@ PARTITIONED = [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "
 def publish_days(catalog, store, version: str, days: list[str], replaced: list[str]):
     """A partitioned run: write `flight_date=<day>/` folders for `days`, publish as responsible for `replaced`."""
     for day in days:
-        store.put_bytes(f"{version_key('clean', 'flights', version)}/flight_date={day}/part-0.parquet",
+        store.put_bytes(f"{version_key('curated', 'flights', version)}/flight_date={day}/part-0.parquet",
                         f"{version}:{day}".encode())
     if not days:  # a run with no data in its range still leaves its (empty) version folder
-        store.put_bytes(f"{version_key('clean', 'flights', version)}/_SUCCESS", b"")
-    return catalog.publish("clean", "flights", version, PARTITIONED, "flights", "flight_date", replaced)
+        store.put_bytes(f"{version_key('curated', 'flights', version)}/_SUCCESS", b"")
+    return catalog.publish("curated", "flights", version, PARTITIONED, "flights", "flight_date", replaced)
 
 
 def partition_contents(catalog, store) -> dict[str, bytes]:
     out = {}
-    for day, location in catalog.partitions("clean", "flights").items():
+    for day, location in catalog.partitions("curated", "flights").items():
         (content,) = files_at(store, location).values()
         out[day] = content
     return out
@@ -179,21 +180,155 @@ def test_superseded_partition_files_are_cleaned_up_after_publish(lake):
     publish_days(catalog, store, "v1", ["2013-01-01"], ["2013-01-01"])
     publish_days(catalog, store, "v2", ["2013-01-01"], ["2013-01-01"])
     publish_days(catalog, store, "v3", ["2013-01-01"], ["2013-01-01"])
-    assert store.list(version_key("clean", "flights", "v1")) == []
-    assert store.list(version_key("clean", "flights", "v2")), "the previous version stays for in-flight readers"
+    assert store.list(version_key("curated", "flights", "v1")) == []
+    assert store.list(version_key("curated", "flights", "v2")), "the previous version stays for in-flight readers"
     assert partition_contents(catalog, store) == {"2013-01-01": b"v3:2013-01-01"}
 
 
 def test_every_published_schema_is_kept_as_a_schema_version(lake):
     store, catalog = lake
     publish_version(catalog, store, "v1")
-    store.put_bytes(f"{version_key('clean', 'flights', 'v2')}/part-0.parquet", b"v2")
+    store.put_bytes(f"{version_key('curated', 'flights', 'v2')}/part-0.parquet", b"v2")
     wider = [*COLUMNS, ("tailnum", "string")]
-    catalog.publish("clean", "flights", "v2", wider, "Cleaned flights")
+    catalog.publish("curated", "flights", "v2", wider, "Flights")
 
-    versions = catalog.schema_versions("clean", "flights")
+    versions = catalog.schema_versions("curated", "flights")
     assert [v.lake_version for v in versions][-2:] == ["v1", "v2"]
     assert versions[-2].columns == COLUMNS
     assert versions[-1].columns == wider
-    assert catalog.schema_versions("clean", "planes") == []
-    assert catalog.partitions("clean", "planes") == {}
+    assert catalog.schema_versions("curated", "planes") == []
+    assert catalog.partitions("curated", "planes") == {}
+
+
+# Iceberg tables on AWS: the clean and quarantine jobs commit them through Iceberg's GlueCatalog (the Spark
+# catalog `lake`), which writes the Glue table itself. `commit_iceberg_table` writes what Iceberg 1.7.1 (Glue
+# 5.0's) writes: GlueTableOperations.doCommit/persistGlueTable and IcebergToGlueConverter.setTableInputInformation.
+
+WAREHOUSE = f"s3://{BUCKET}/iceberg"  # GlueJobs/EmrServerlessJobs' default warehouse, trailing slash stripped
+
+
+@pytest.fixture
+def glue_lake(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        store = S3ObjectStore(bucket=BUCKET, region_name=REGION)
+        yield store, GlueCatalog(store=store, region_name=REGION)
+
+
+def iceberg_column(name: str, kind: str, field_id: int, current: bool = True) -> dict:
+    """A Glue column as IcebergToGlueConverter writes it (Java's Boolean.toString: "true"/"false")."""
+    return {
+        "Name": name,
+        "Type": kind,
+        "Parameters": {
+            "iceberg.field.id": str(field_id),
+            "iceberg.field.optional": "true",
+            "iceberg.field.current": str(current).lower(),
+        },
+    }
+
+
+def commit_iceberg_table(database: str, table: str, sequence: int, columns: list[dict]) -> str:
+    """One Iceberg commit as Iceberg's GlueCatalog makes it; returns the new metadata file's location."""
+    glue = boto3.client("glue")
+    location = f"{WAREHOUSE}/{database}.db/{table}"  # GlueCatalog.defaultWarehouseLocation
+    metadata = f"{location}/metadata/{sequence:05d}-6b1f1c9e-0d3a-4c7e-9a51-{sequence:012d}.metadata.json"
+    try:
+        existing = glue.get_table(DatabaseName=database, Name=table)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        existing = None
+    parameters = dict(existing["Parameters"]) if existing else {}
+    parameters["table_type"] = "ICEBERG"
+    parameters["metadata_location"] = metadata
+    if existing:
+        parameters["previous_metadata_location"] = existing["Parameters"]["metadata_location"]
+    table_input = {
+        "Name": table,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": parameters,
+        "StorageDescriptor": {"Location": location, "Columns": columns},  # no PartitionKeys, no formats/serde
+    }
+    if existing:
+        glue.update_table(DatabaseName=database, TableInput=table_input)
+    else:
+        glue.create_table(DatabaseName=database, TableInput=table_input)
+    return metadata
+
+
+def create_clean_flights() -> tuple[str, str]:
+    """CREATE TABLE lake.lake_clean.flights, then ALTER TABLE ... DROP COLUMN tailnum: two commits."""
+    boto3.client("glue").create_database(DatabaseInput={"Name": "lake_clean"})  # CREATE NAMESPACE lake.lake_clean
+    first = commit_iceberg_table("lake_clean", "flights", 0, [
+        iceberg_column("flight_id", "bigint", 1),
+        iceberg_column("carrier", "string", 2),
+        iceberg_column("tailnum", "string", 3),
+        iceberg_column("flight_date", "date", 4),
+    ])
+    # The current schema's columns first, then those only an earlier schema had, marked not current.
+    second = commit_iceberg_table("lake_clean", "flights", 1, [
+        iceberg_column("flight_id", "bigint", 1),
+        iceberg_column("carrier", "string", 2),
+        iceberg_column("flight_date", "date", 4),
+        iceberg_column("tailnum", "string", 3, current=False),
+    ])
+    return first, second
+
+
+def test_glue_catalog_reads_an_iceberg_table_as_icebergs_glue_catalog_registers_it(glue_lake):
+    _, catalog = glue_lake
+    first, second = create_clean_flights()
+    commit_iceberg_table("lake_clean", "planes", 0, [iceberg_column("tailnum", "string", 1)])
+
+    info = catalog.get("clean", "flights")
+    assert info.database == "lake_clean" and info.name == "flights"
+    assert info.location == f"{WAREHOUSE}/lake_clean.db/flights"
+    assert info.version == second  # the metadata file of the last commit
+    assert second == f"{info.location}/metadata/00001-6b1f1c9e-0d3a-4c7e-9a51-000000000001.metadata.json"
+    assert info.columns == [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "date")]
+    assert info.partition_keys == []  # Iceberg's partitioning is its own, not Glue's
+    assert catalog.partitions("clean", "flights") == {}
+
+    tables = {t.name: t for t in catalog.tables("clean")}
+    assert sorted(tables) == ["flights", "planes"]
+    assert tables["flights"] == info
+    assert tables["planes"].columns == [("tailnum", "string")]
+    assert tables["planes"].version == f"{WAREHOUSE}/lake_clean.db/planes/metadata/" + (
+        "00000-6b1f1c9e-0d3a-4c7e-9a51-000000000000.metadata.json"
+    )
+
+    # Glue keeps each commit's definition as a table version: the history of metadata files.
+    assert [v.lake_version for v in catalog.schema_versions("clean", "flights")] == [first, second]
+    assert catalog.iceberg_catalog_name() == "lake"
+    assert catalog.iceberg_table("clean", "flights") == "lake.lake_clean.flights"
+
+
+def test_glue_catalog_recognises_iceberg_table_type_case_insensitively_as_iceberg_does(glue_lake):
+    _, catalog = glue_lake
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": "lake_quarantine"})
+    glue.create_table(DatabaseName="lake_quarantine", TableInput={
+        "Name": "flights",
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"table_type": "iceberg", "metadata_location": f"{WAREHOUSE}/q/metadata/00000-a.metadata.json"},
+        "StorageDescriptor": {"Location": f"{WAREHOUSE}/q", "Columns": [iceberg_column("flight_id", "bigint", 1)]},
+    })
+
+    info = catalog.get("quarantine", "flights")
+    assert (info.version, info.location) == (f"{WAREHOUSE}/q/metadata/00000-a.metadata.json", f"{WAREHOUSE}/q")
+
+
+def test_publishing_a_version_folder_over_an_iceberg_table_is_refused(glue_lake):
+    store, catalog = glue_lake
+    _, second = create_clean_flights()
+    store.put_bytes(f"{version_key('clean', 'flights', 'v1')}/part-0.parquet", b"v1")
+
+    with pytest.raises(ValueError, match=r"lake_clean\.flights is an Iceberg table: its Spark job commits it"):
+        catalog.publish("clean", "flights", "v1", COLUMNS, "Flights")
+    with pytest.raises(ValueError, match="Iceberg"):
+        catalog.publish("clean", "flights", "v1", PARTITIONED, "Flights", "flight_date", ["2013-01-01"])
+
+    table = boto3.client("glue").get_table(DatabaseName="lake_clean", Name="flights")["Table"]
+    assert table["Parameters"]["metadata_location"] == second  # untouched
+    assert table["StorageDescriptor"]["Location"] == f"{WAREHOUSE}/lake_clean.db/flights"
+    assert catalog.get("clean", "flights").version == second

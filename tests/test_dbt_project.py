@@ -1,8 +1,9 @@
 """The dbt project built end to end with dbt-duckdb against a tiny synthetic lake.
 
-The lake holds every source table with the exact clean/curated schemas (common.md), laid out as the
-local catalog publishes them: `<zone>/_versions/<table>/<version>/part-0.parquet` behind a
-`<zone>/<table>` symlink. The figures asserted below are computed by hand from the rows written here.
+The lake holds every source table with the exact clean/curated schemas (common.md), stored as the lake
+stores them: the clean tables as Iceberg tables of the local catalog (committed here with PyIceberg; dbt
+reads them through the profile's plugin, lake_platform/adapters/lake_views.py), the others as
+`<zone>/_versions/<table>/<version>/part-0.parquet` behind a `<zone>/<table>` symlink. The figures asserted below are computed by hand from the rows written here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dagster_dbt import DbtProject
 from dbt.cli.main import dbtRunner
 
 from lake_platform import partitions
-from lake_platform.adapters.catalog import LocalCatalog
+from lake_platform.adapters.catalog import ICEBERG_ZONES, LocalCatalog
+from lake_platform.adapters.iceberg import LocalIcebergCatalog
 from lake_platform.adapters.storage import LocalObjectStore
 from lake_platform.exports import build_export_assets
 from lake_platform.raw.inventory import COLUMNS as INVENTORY_COLUMNS
@@ -169,9 +171,18 @@ def write_lake(root: Path, flights=FLIGHTS, airlines=AIRLINES) -> Path:
     return root
 
 
+# The clean tables' versions, by (lake, table, version): `publish` commits one to the table's Iceberg table.
+ICEBERG_VERSIONS: dict[tuple[Path, str, str], pa.Table] = {}
+
+
 def write_version(root: Path, name: str, rows: list[dict], version: str) -> None:
     zone, table = name.split("/")
     schema = arrow_schema(SCHEMAS[name])
+    if zone in ICEBERG_ZONES:
+        ICEBERG_VERSIONS[root, name, version] = pa.Table.from_pylist(
+            [{column: row.get(column) for column in schema.names} for row in rows], schema=schema
+        )
+        return
     folder = root / zone / "_versions" / table / version
     folder.mkdir(parents=True)
     full_rows = [{column: row.get(column) for column in schema.names} for row in rows]
@@ -179,8 +190,15 @@ def write_version(root: Path, name: str, rows: list[dict], version: str) -> None
 
 
 def publish(root: Path, name: str, version: str) -> None:
-    """Point `<zone>/<table>` at a version with an atomic symlink swap, as LocalCatalog.publish does."""
+    """Make a version the table's current data: a commit of its rows to an Iceberg table (clean), or an atomic
+    symlink swap of `<zone>/<table>` (the version-folder zones), as LocalCatalog.publish does."""
     zone, table = name.split("/")
+    if zone in ICEBERG_ZONES:
+        rows = ICEBERG_VERSIONS[root, name, version]
+        catalog = LocalIcebergCatalog(root).pyiceberg()
+        catalog.create_namespace_if_not_exists(f"lake_{zone}")
+        catalog.create_table_if_not_exists((f"lake_{zone}", table), schema=rows.schema).overwrite(rows)
+        return
     tmp = root / zone / f".tmp-{table}"
     os.symlink(os.path.join("_versions", table, version), tmp)
     os.replace(tmp, root / zone / table)

@@ -97,3 +97,35 @@ def test_pyiceberg_reads_the_current_snapshot_and_an_earlier_one(written):
         "flight_date=2013-01-01", "flight_date=2013-01-02"
     }
     assert all(Path(t.file.file_path.removeprefix("file:")).is_relative_to(root / "iceberg") for t in tasks)
+
+
+def test_lake_tables_writes_days_in_one_commit_and_the_session_switches_lakes(spark, tmp_path):
+    """spark_jobs/lake_tables.py on the shared session: a table is created copy-on-write on its first write, a
+    daily write replaces exactly its days (a day with no rows is emptied), the snapshot id it returns is the
+    commit's, and `use_lake` points the session's `lake` catalog at another lake and back."""
+    from datetime import date
+
+    from lake_platform.adapters.spark import load_job
+
+    lake_tables = load_job("lake_tables")
+    first, second = tmp_path / "first", tmp_path / "second"
+    target = {"iceberg": "lake.lake_clean.t", "partition_column": "day",
+              "replace": {"first": "2013-01-01", "last": "2013-01-02"}}
+    iceberg.use_lake(spark, first)
+    rows = [(1, date(2013, 1, 1)), (2, date(2013, 1, 2)), (3, date(2013, 1, 3))]
+    snapshot = lake_tables.write_table(spark.createDataFrame(rows, "id bigint, day date"),
+                                       {**target, "replace": {"first": "2013-01-01", "last": "2013-01-03"}})
+    # Day 1 gets a new row, day 2 has none left; day 3 is outside the range and keeps its row.
+    later = lake_tables.write_table(spark.createDataFrame([(4, date(2013, 1, 1))], "id bigint, day date"), target)
+    assert sorted(r.id for r in spark.table("lake.lake_clean.t").collect()) == [3, 4]
+    assert sorted(r.id for r in lake_tables.read_back(spark, target, None, snapshot).collect()) == [1, 2]
+
+    table = iceberg.LocalIcebergCatalog(first).pyiceberg().load_table(("lake_clean", "t"))
+    assert table.current_snapshot().snapshot_id == later
+    assert table.properties["write.merge.mode"] == "copy-on-write" and table.format_version == 2
+    assert [f.name for f in table.spec().fields] == ["day"]
+
+    iceberg.use_lake(spark, second)
+    assert not spark.catalog.tableExists("lake.lake_clean.t")
+    iceberg.use_lake(spark, first)
+    assert spark.table("lake.lake_clean.t").count() == 2

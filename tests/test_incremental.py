@@ -24,6 +24,8 @@ from lake_platform.sources.operations import days_with_data
 from lake_platform.sources.seed import OPERATIONS_DB, seed
 from lake_platform.sources.simulate import simulate
 
+from lake_reads import relation  # tests/lake_reads.py
+
 CLEAN_FLIGHTS = dg.AssetKey(["clean", "flights"])
 WEATHER_DAYS = [dg.AssetKey(["clean", "weather"])]
 # Every daily asset derived from the flights: the same days as clean/flights.
@@ -187,8 +189,7 @@ def test_the_warehouse_facts_and_serving_match_the_clean_flights(simulated):
     table one item per predicted flight (the days after the model's cutoff)."""
     root, *_ = simulated
     clean = duckdb.sql(
-        f"select flight_id, arr_delay from read_parquet('{root}/clean/flights/**/*.parquet', "
-        "hive_partitioning = true) order by flight_id"
+        f"select flight_id, arr_delay from {relation(root, 'clean', 'flights')} order by flight_id"
     ).fetchall()
     with duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True) as con:
         facts = con.execute("select flight_id, arr_delay from fct_flights order by flight_id").fetchall()
@@ -208,8 +209,7 @@ def test_clean_flights_still_reconcile_with_the_operations_database(simulated):
     with sqlite3.connect(root / OPERATIONS_DB) as db:
         source = pd.read_sql_query(f"select {columns} from flights order by flight_id", db)
     clean = duckdb.sql(
-        f"select {columns} from read_parquet('{root}/clean/flights/**/*.parquet', hive_partitioning = true)"
-        " order by flight_id"
+        f"select {columns} from {relation(root, 'clean', 'flights')} order by flight_id"
     ).df()
     assert len(clean) == len(source)
     pd.testing.assert_frame_equal(clean.astype(source.dtypes.to_dict()), source, check_dtype=False)

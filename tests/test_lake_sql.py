@@ -1,4 +1,9 @@
-"""`lake sql`, the local Athena: every catalog table as `<database>.<table>`, beside the DuckDB warehouse."""
+"""`lake sql`, the local Athena: every catalog table as `<database>.<table>`, beside the DuckDB warehouse.
+
+The clean and quarantine tables are Iceberg tables (written here with PyIceberg into the lake's local catalog);
+the other zones' tables are version folders published by LocalCatalog."""
+
+import datetime as dt
 
 import duckdb
 import pyarrow as pa
@@ -7,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lake_platform.adapters.catalog import LocalCatalog, version_key
+from lake_platform.adapters.iceberg import LocalIcebergCatalog
 from lake_platform.adapters.storage import LocalObjectStore
 from lake_platform.cli import main
 
@@ -21,24 +27,45 @@ def publish(root, zone, table, version, files: dict[str, pa.Table]):
     LocalCatalog(store=LocalObjectStore(root=str(root))).publish(zone, table, version, columns)
 
 
+def commit(root, zone, table, rows: pa.Table, partition_column: str | None = None):
+    """Replace the rows of the Iceberg table `lake_<zone>.<table>` (created on first use, partitioned by identity on
+    `partition_column`): a new snapshot, as a Spark job's commit makes one."""
+    catalog = LocalIcebergCatalog(root).pyiceberg()
+    catalog.create_namespace_if_not_exists(f"lake_{zone}")
+    name = f"lake_{zone}.{table}"
+    if catalog.table_exists(name):
+        catalog.load_table(name).overwrite(rows)
+        return
+    created = catalog.create_table(name, schema=rows.schema)
+    if partition_column:
+        with created.update_spec() as spec:
+            spec.add_identity(partition_column)
+    created.append(rows)
+
+
+DAY1, DAY2 = dt.date(2013, 1, 1), dt.date(2013, 1, 2)
+
+
 @pytest.fixture
 def lake(tmp_path, monkeypatch):
     root = tmp_path / "lake"
     monkeypatch.setenv("LAKE_ROOT", str(root))
-    # clean.flights in the daily-partitioned layout, the others flat as Spark writes them.
-    publish(root, "clean", "flights", "v1", {
-        "flight_date=2013-01-01/part-00000.parquet": pa.table({"flight_id": [1, 2], "carrier": ["UA", "AA"]}),
-        "flight_date=2013-01-02/part-00000.parquet": pa.table({"flight_id": [3], "carrier": ["B6"]}),
-    })
-    publish(root, "clean", "planes", "v1", {"part-00000.parquet": pa.table({"tailnum": ["N1", "N2"]})})
-    # Records of no known day (a file rejected whole) sit in Spark's NULL partition folder.
-    publish(root, "quarantine", "flights", "v1", {
-        "flight_date=2013-01-02/part-00000.parquet": pa.table({"source_file": ["b.parquet"], "reason": ["bad"]}),
-        "flight_date=__HIVE_DEFAULT_PARTITION__/part-00000.parquet": pa.table(
-            {"source_file": ["a.parquet"], "reason": ["whole file: empty file (0 bytes)"]}
-        ),
-    })
+    # The flights tables daily-partitioned (identity on flight_date), planes unpartitioned.
+    commit(root, "clean", "flights", pa.table({
+        "flight_id": [1, 2, 3], "carrier": ["UA", "AA", "B6"], "flight_date": pa.array([DAY1, DAY1, DAY2]),
+    }), "flight_date")
+    commit(root, "clean", "planes", pa.table({"tailnum": ["N1", "N2"]}))
+    # Records of no known day (a file rejected whole) have a NULL partition value.
+    commit(root, "quarantine", "flights", pa.table({
+        "source_file": ["b.parquet", "a.parquet"], "reason": ["bad", "whole file: empty file (0 bytes)"],
+        "flight_date": pa.array([DAY2, None], pa.date32()),
+    }), "flight_date")
     publish(root, "curated", "flight_features", "v1", {"part-00000.parquet": pa.table({"flight_id": [1, 2, 3]})})
+    # A daily version-folder table: Hive-style `flight_date=<day>/` folders, the files without the column.
+    publish(root, "curated", "route_performance_daily", "v1", {
+        "flight_date=2013-01-01/part-00000.parquet": pa.table({"origin": ["JFK", "LGA"]}),
+        "flight_date=2013-01-02/part-00000.parquet": pa.table({"origin": ["EWR"]}),
+    })
     return root
 
 
@@ -60,12 +87,21 @@ def test_every_catalog_table_is_queryable_as_database_dot_table(lake):
         assert f"{rows} rows" in result.output
 
 
-def test_a_daily_partitioned_table_reads_its_partition_column_from_the_folder_names(lake):
+def test_a_daily_partitioned_table_reads_its_partition_column(lake):
     result = lake_sql(
         "select string_agg(flight_id || '@' || flight_date, ' ' order by flight_id) as f from lake_clean.flights"
     )
     assert result.exit_code == 0, result.output
     assert "1@2013-01-01 2@2013-01-01 3@2013-01-02" in result.output
+
+
+def test_a_daily_version_folder_table_reads_its_partition_column_from_the_folder_names(lake):
+    result = lake_sql(
+        "select string_agg(origin || '@' || flight_date, ' ' order by origin) as f"
+        " from lake_curated.route_performance_daily"
+    )
+    assert result.exit_code == 0, result.output
+    assert "EWR@2013-01-02 JFK@2013-01-01 LGA@2013-01-01" in result.output
 
 
 def test_the_null_partition_reads_as_null_and_the_others_as_dates(lake):
@@ -77,9 +113,12 @@ def test_the_null_partition_reads_as_null_and_the_others_as_dates(lake):
 
 
 def test_the_current_version_is_read_after_a_new_publish(lake):
-    publish(lake, "clean", "planes", "v2", {"part-00000.parquet": pa.table({"tailnum": ["N1", "N2", "N3"]})})
+    commit(lake, "clean", "planes", pa.table({"tailnum": ["N1", "N2", "N3"]}))
     result = lake_sql("select count(*) || ' planes' as n from lake_clean.planes")
     assert "3 planes" in result.output
+    publish(lake, "curated", "flight_features", "v2", {"part-00000.parquet": pa.table({"flight_id": [1, 2, 3, 4]})})
+    result = lake_sql("select count(*) || ' features' as n from lake_curated.flight_features")
+    assert "4 features" in result.output
 
 
 def test_warehouse_queries_keep_working_unqualified_and_qualified_beside_the_catalog(lake):
@@ -114,14 +153,15 @@ def test_a_bad_query_is_reported_without_a_traceback(lake):
 
 
 def test_a_published_table_with_no_rows_is_an_empty_view_of_its_columns(lake):
-    # A quarantine version with nothing quarantined: Spark wrote only _SUCCESS.
-    folder = lake / version_key("quarantine", "planes", "v1")
+    # A version-folder table whose version has no rows: Spark wrote only _SUCCESS. (An Iceberg table with no
+    # data files is an empty view too: tests/test_lake_views.py.)
+    folder = lake / version_key("curated", "planes", "v1")
     folder.mkdir(parents=True)
     (folder / "_SUCCESS").write_bytes(b"")
     LocalCatalog(store=LocalObjectStore(root=str(lake))).publish(
-        "quarantine", "planes", "v1", [("source_file", "string"), ("line", "bigint")]
+        "curated", "planes", "v1", [("source_file", "string"), ("line", "bigint")]
     )
-    result = lake_sql("select count(*) || ' rows' as n, count(line) as l from lake_quarantine.planes")
+    result = lake_sql("select count(*) || ' rows' as n, count(line) as l from lake_curated.planes")
     assert result.exit_code == 0, result.output
     assert "0 rows" in result.output
     assert "not queryable" not in result.output

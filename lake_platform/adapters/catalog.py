@@ -1,5 +1,10 @@
 """The table catalog: a local JSON catalog with pointer-swap publish, or the AWS Glue Data Catalog.
 
+The clean and quarantine zones (`ICEBERG_ZONES`) are Apache Iceberg tables: the Spark job that writes one
+commits it itself (spark_jobs/lake_tables.py), in Iceberg's catalog (locally Iceberg's JDBC catalog on SQLite,
+adapters/iceberg.py; on AWS the Glue Data Catalog), and readers address it as `Catalog.iceberg_table`. What
+follows is how the other zones' tables (curated, ML outputs, exports, the raw inventory) are still published.
+
 A table's data lives in immutable version folders (`<zone>/_versions/<table>/<version>/`). Publishing
 points the table at a new version in one step, so readers see the old version or the new one, never a
 half-written mix (README, principle 4). Locally the stable path `<zone>/<table>` is a symlink that is
@@ -49,6 +54,7 @@ class SchemaVersion:
     partition_keys: list[str]
 
 
+ICEBERG_ZONES = frozenset({"clean", "quarantine"})  # zones whose tables are Iceberg tables
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's and Hive's folder for a NULL partition value
 
 
@@ -71,6 +77,16 @@ class Catalog(dg.ConfigurableResource):
 
     def get(self, zone: str, table: str) -> TableInfo | None:
         raise NotImplementedError
+
+    def iceberg_catalog_name(self) -> str:
+        """The Spark catalog holding the Iceberg tables (the jobs' session has it configured)."""
+        raise NotImplementedError
+
+    def iceberg_table(self, zone: str, table: str) -> str:
+        """The Spark identifier of an Iceberg table: `<catalog>.<database>.<table>`."""
+        if zone not in ICEBERG_ZONES:
+            raise ValueError(f"zone {zone!r} holds version-folder tables, not Iceberg ones ({sorted(ICEBERG_ZONES)})")
+        return f"{self.iceberg_catalog_name()}.{self.database(zone)}.{table}"
 
     def publish(
         self,
@@ -107,6 +123,8 @@ class Catalog(dg.ConfigurableResource):
         info = self.get(zone, table)
         if info is None:
             self.location(zone, table)  # raises the clear LookupError
+        if zone in ICEBERG_ZONES:  # the job reads the current snapshot, only the days asked for
+            return {"iceberg": self.iceberg_table(zone, table), "values": values}
         if not info.partition_keys:
             return info.location
         wanted = None if values is None else set(values)
@@ -179,7 +197,19 @@ class LocalCatalog(Catalog):
         doc = self._doc(zone, table)
         return json.loads(doc.read_text()) if doc.exists() else None
 
+    def iceberg_catalog_name(self) -> str:
+        from lake_platform.adapters.iceberg import CATALOG_NAME
+
+        return CATALOG_NAME
+
+    def _iceberg(self):
+        from lake_platform.adapters.iceberg import LocalIcebergCatalog
+
+        return LocalIcebergCatalog(Path(self.store.root).resolve())
+
     def get(self, zone: str, table: str) -> TableInfo | None:
+        if zone in ICEBERG_ZONES:
+            return self._iceberg().table_info(self.database(zone), table)
         data = self._read(zone, table)
         if data is None:
             return None
@@ -207,10 +237,15 @@ class LocalCatalog(Catalog):
         ]
 
     def tables(self, zone: str) -> list[TableInfo]:
+        if zone in ICEBERG_ZONES:
+            iceberg = self._iceberg()
+            return [iceberg.table_info(self.database(zone), name) for name in iceberg.table_names(self.database(zone))]
         folder = self._root() / self.database(zone)
         return [self.get(zone, p.stem) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 
     def publish(self, zone, table, version, columns, description="", partition_column=None, replaced=None):
+        if zone in ICEBERG_ZONES:
+            raise ValueError(f"{self.database(zone)}.{table} is an Iceberg table: its Spark job commits it")
         previous = self.get(zone, table)
         target = Path(self.store.uri(version_key(zone, table, version)))
         if not target.is_dir():

@@ -3,6 +3,11 @@
 Publishing an unpartitioned table updates its `StorageDescriptor.Location` (UpdateTable keeps the previous
 definition as a table version); a partitioned table's publish swaps each replaced partition's location with
 BatchCreatePartition / BatchUpdatePartition and drops the days the new version has no data for.
+
+Iceberg tables live in the same databases: the Spark jobs create and commit them through Iceberg's GlueCatalog
+(the Spark catalog `lake`, iceberg.CATALOG_NAME), which marks the Glue table `table_type=ICEBERG` and points
+its `metadata_location` at the committed metadata file. They are read here (`get`, `tables`: the version is
+that metadata file) and never published: `publish` refuses to swap a version folder over one.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from lake_platform.adapters.catalog import (
+    ICEBERG_ZONES,
     Catalog,
     SchemaVersion,
     TableInfo,
@@ -17,7 +23,17 @@ from lake_platform.adapters.catalog import (
     _written_partitions,
     version_key,
 )
+from lake_platform.adapters.iceberg import CATALOG_NAME
 from lake_platform.adapters.storage import ObjectStore
+
+# What Iceberg's GlueCatalog writes into a Glue table (iceberg-aws 1.7.1, GlueTableOperations and
+# IcebergToGlueConverter): Parameters `table_type` = "ICEBERG" (read case-insensitively, as Iceberg does) and
+# `metadata_location` (+ `previous_metadata_location`), TableType EXTERNAL_TABLE, StorageDescriptor.Location =
+# the table's base location, Columns = the current schema's columns followed by the columns only earlier
+# schemas had, each with Parameters iceberg.field.{id,optional,current}; no PartitionKeys (partitioning is
+# Iceberg's own, hidden from Glue).
+ICEBERG_TABLE_TYPE = "ICEBERG"
+ICEBERG_FIELD_CURRENT = "iceberg.field.current"
 
 
 class GlueCatalog(Catalog):
@@ -32,13 +48,13 @@ class GlueCatalog(Catalog):
 
         return boto3.client("glue", region_name=self.region_name, endpoint_url=self.endpoint_url)
 
+    def iceberg_catalog_name(self) -> str:
+        """The Spark catalog the jobs address Iceberg tables through: Iceberg's GlueCatalog on this catalog."""
+        return CATALOG_NAME
+
     def get(self, zone: str, table: str) -> TableInfo | None:
-        client = self._client()
-        try:
-            t = client.get_table(DatabaseName=self.database(zone), Name=table)["Table"]
-        except client.exceptions.EntityNotFoundException:
-            return None
-        return _table_info(self.database(zone), t)
+        t = _glue_table(self._client(), self.database(zone), table)
+        return None if t is None else _table_info(self.database(zone), t)
 
     def tables(self, zone: str) -> list[TableInfo]:
         client = self._client()
@@ -78,7 +94,16 @@ class GlueCatalog(Catalog):
     def publish(self, zone, table, version, columns, description="", partition_column=None, replaced=None):
         client = self._client()
         database = self.database(zone)
-        previous = self.get(zone, table)
+        if zone in ICEBERG_ZONES:
+            raise ValueError(f"{database}.{table} is an Iceberg table: its Spark job commits it")
+        existing = _glue_table(client, database, table)
+        if existing is not None and _is_iceberg(existing):
+            raise ValueError(
+                f"refusing to publish {version_key(zone, table, version)} over {database}.{table}: it is an Iceberg "
+                f"table (metadata {_parameters(existing).get('metadata_location')}), which its Spark job commits as "
+                f"{CATALOG_NAME}.{database}.{table}, never by a location swap"
+            )
+        previous = None if existing is None else _table_info(database, existing)
         location = self.store.uri(version_key(zone, table, version)) + "/"
         storage = {
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -175,14 +200,47 @@ def _version_of(location: str) -> str:
     return location.rstrip("/").split("/")[-2]
 
 
+def _glue_table(client, database: str, table: str) -> dict | None:
+    try:
+        return client.get_table(DatabaseName=database, Name=table)["Table"]
+    except client.exceptions.EntityNotFoundException:
+        return None
+
+
+def _parameters(t: dict) -> dict:
+    return t.get("Parameters") or {}
+
+
+def _is_iceberg(t: dict) -> bool:
+    """Whether a Glue table (GetTable's `Table`) is an Iceberg table, by Iceberg's own test."""
+    return str(_parameters(t).get("table_type", "")).upper() == ICEBERG_TABLE_TYPE
+
+
 def _table_info(database: str, t: dict) -> TableInfo:
     sd = t.get("StorageDescriptor", {})
+    if _is_iceberg(t):
+        # The version is the committed metadata file; the columns are the current schema's (the Glue table also
+        # lists the columns earlier schemas had, flagged iceberg.field.current=false).
+        return TableInfo(
+            database=database,
+            name=t["Name"],
+            location=sd.get("Location", ""),
+            columns=[
+                (c["Name"], c["Type"])
+                for c in sd.get("Columns", [])
+                if (c.get("Parameters") or {}).get(ICEBERG_FIELD_CURRENT, "true").lower() != "false"
+            ],
+            version=_parameters(t).get("metadata_location", ""),
+            description=t.get("Description", ""),
+            updated_at=str(t.get("UpdateTime", "")),
+            partition_keys=[],
+        )
     return TableInfo(
         database=database,
         name=t["Name"],
         location=sd.get("Location", ""),
         columns=[(c["Name"], c["Type"]) for c in sd.get("Columns", []) + t.get("PartitionKeys", [])],
-        version=t.get("Parameters", {}).get("lake_version", ""),
+        version=_parameters(t).get("lake_version", ""),
         description=t.get("Description", ""),
         updated_at=str(t.get("UpdateTime", "")),
         partition_keys=[k["Name"] for k in t.get("PartitionKeys", [])],

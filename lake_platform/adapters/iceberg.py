@@ -11,8 +11,12 @@ Maven Central with Maven's own client: `make install` runs `python -m lake_platf
 which copies them into the venv (`<venv>/share/lake_platform/jars/`); nothing is committed, and after the
 install everything runs offline.
 
-Status: this module and its test (tests/test_iceberg_local.py) are the first step of the Iceberg change; the
-clean, curated and ML tables are not written through it yet.
+Spark's catalog is named `lake` in both deployments (on AWS the Glue Data Catalog, spark_aws.py), so a table is
+`lake.lake_clean.flights` everywhere. A Spark session fixes a catalog at first use; one process may work on
+several local lakes in turn (a test session), so `use_lake` points the session's `lake` at a lake and drops
+the catalog Spark already built when the lake changes.
+
+The clean and quarantine zones are Iceberg tables; curated, ML outputs and exports are still version folders.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 # Glue 5.0 runs Iceberg 1.7.1 on Spark 3.5 (Scala 2.12): the same runtime locally, so both deployments write
@@ -68,6 +73,29 @@ def fetch(maven: str = "mvn") -> list[Path]:
     return jar_paths()
 
 
+def session_conf() -> dict[str, str]:
+    """The settings a local SparkSession needs before its JVM starts: Iceberg's runtime on the classpath and its
+    SQL extensions (MERGE INTO, CALL). A lake's catalog is added later, at runtime (`LocalIcebergCatalog.conf`)."""
+    return {
+        "spark.jars": ",".join(str(p) for p in jar_paths()),
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+    }
+
+
+def use_lake(spark, lake_root: Path | str) -> None:
+    """Point the session's `lake` catalog at this lake's (a no-op when it already is)."""
+    conf = LocalIcebergCatalog(Path(lake_root)).conf()
+    uri_key = f"spark.sql.catalog.{CATALOG_NAME}.uri"
+    if spark.conf.get(uri_key, None) == conf[uri_key]:
+        return
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    # Spark builds a catalog once, from the settings at its first use, and keeps it for the session:
+    # CatalogManager.reset (package-private in Scala, public in the bytecode) drops it, so the next use builds
+    # it from the settings above. Pinned with Spark 3.5 (tests/test_iceberg_local.py switches lakes).
+    spark._jsparkSession.sessionState().catalogManager().reset()
+
+
 @dataclass(frozen=True)
 class LocalIcebergCatalog:
     """The local lake's Iceberg catalog: JDBC on SQLite for Spark, `SqlCatalog` on the same file for PyIceberg."""
@@ -82,21 +110,58 @@ class LocalIcebergCatalog:
     def warehouse(self) -> Path:
         return Path(self.lake_root) / "iceberg"
 
-    def spark_conf(self) -> dict[str, str]:
-        """The Spark settings that make `lake.<database>.<table>` an Iceberg table of this catalog. They include
-        `spark.jars`, so they must be set before the session's JVM starts."""
+    def conf(self, name: str = CATALOG_NAME) -> dict[str, str]:
+        """The runtime settings of this lake's catalog as Spark catalog `name`."""
         self.database.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f"spark.sql.catalog.{CATALOG_NAME}"
+        prefix = f"spark.sql.catalog.{name}"
         return {
-            "spark.jars": ",".join(str(p) for p in jar_paths()),
-            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
             prefix: "org.apache.iceberg.spark.SparkCatalog",
             f"{prefix}.type": "jdbc",
             f"{prefix}.uri": f"jdbc:sqlite:{self.database}",
             # V1 adds the column Iceberg 1.7 uses to tell tables from views; PyIceberg reads it too.
             f"{prefix}.jdbc.schema-version": "V1",
+            # Several processes commit to one SQLite file (Dagster's multiprocess executor, two runs): a writer
+            # waits for the lock instead of failing at once; Iceberg's own commit check does the rest.
+            f"{prefix}.jdbc.busy_timeout": "60000",
             f"{prefix}.warehouse": self.warehouse.as_uri(),
         }
+
+    def spark_conf(self, name: str = CATALOG_NAME) -> dict[str, str]:
+        """Everything a new SparkSession needs for this catalog as `name` (`lake` by default): jars, extensions,
+        catalog. `spark.jars` must be set before the session's JVM starts."""
+        return {**session_conf(), **self.conf(name)}
+
+    def table_names(self, database: str) -> list[str]:
+        """The tables of a namespace; none when the catalog or the namespace does not exist yet."""
+        if not self.database.exists():
+            return []
+        from pyiceberg.exceptions import NoSuchNamespaceError
+
+        try:
+            return sorted(name for _, name in self.pyiceberg().list_tables(database))
+        except NoSuchNamespaceError:
+            return []
+
+    def table_info(self, database: str, name: str):
+        """The catalog's `TableInfo` of an Iceberg table (version: its current snapshot id), or None."""
+        if not self.database.exists():
+            return None
+        from pyiceberg.exceptions import NoSuchTableError
+
+        from lake_platform.adapters.catalog import TableInfo
+
+        try:
+            table = self.pyiceberg().load_table((database, name))
+        except NoSuchTableError:
+            return None
+        schema, snapshot = table.schema(), table.current_snapshot()
+        partition_keys = [schema.find_field(f.source_id).name for f in table.spec().fields]
+        updated = datetime.fromtimestamp(table.metadata.last_updated_ms / 1000, timezone.utc).isoformat()
+        return TableInfo(
+            database, name, table.location(), [(f.name, spark_type(f.field_type)) for f in schema.fields],
+            str(snapshot.snapshot_id) if snapshot else "", table.properties.get("comment", ""), updated,
+            partition_keys,
+        )
 
     def pyiceberg(self):
         """The same catalog through PyIceberg (imported here: loading the code location must not import it)."""
@@ -104,6 +169,12 @@ class LocalIcebergCatalog:
 
         self.database.parent.mkdir(parents=True, exist_ok=True)
         return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{self.database}", warehouse=self.warehouse.as_uri())
+
+
+def spark_type(kind) -> str:
+    """Spark's (and Glue's) name of an Iceberg type, as the catalog's other tables list their columns."""
+    text = str(kind)
+    return {"long": "bigint", "timestamptz": "timestamp", "timestamp": "timestamp_ntz"}.get(text, text)
 
 
 if __name__ == "__main__":

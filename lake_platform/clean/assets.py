@@ -1,9 +1,14 @@
-"""Clean (AWS Glue): typed, de-duplicated Parquet tables, checked against their contracts and cataloged."""
+"""Clean (AWS Glue): typed, de-duplicated Apache Iceberg tables, checked against their contracts.
+
+The cleaning job commits the clean table and its quarantine itself (Iceberg, spark_jobs/lake_tables.py): a daily
+run replaces its days in one commit; readers see the previous snapshot or the new one. The materialization
+records the snapshot ids it committed, so it links to the exact data it wrote.
+"""
 
 import dagster as dg
 
 from lake_platform import contracts, partitions
-from lake_platform.adapters.catalog import NULL_PARTITION, Catalog, new_version, version_key
+from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.spark import SparkJobs
 from lake_platform.adapters.storage import ObjectStore
 from lake_platform.raw.copy import arrival_order, read_manifest
@@ -98,8 +103,9 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
         raw_keys = [e["raw_key"] for e in arrival_order(read_manifest(store, name)["current"])]
         if not raw_keys:
             raise dg.Failure(f"clean/{name}: the raw manifest lists no objects; materialize raw/{name} first")
-        version = new_version(context.run_id)
         part, days = partition_scope(context, contract)
+        column = part["column"] if part else None
+        scope = {"partition_column": column, "replace": {"first": days[0], "last": days[-1]}} if part else {}
         # Every raw object is read: which days a CDC file touches is only known by reading it, and the job
         # keeps the records of this run's days (and quarantines the undated ones) before merging.
         meta = glue.run(
@@ -108,30 +114,17 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
             {
                 "contract": contract,
                 "inputs": [store.uri(k) for k in raw_keys],
-                "output": store.uri(version_key("clean", name, version)),
-                "quarantine": store.uri(version_key("quarantine", name, version)),
+                "output": {"iceberg": catalog.iceberg_table("clean", name), **scope},
+                "quarantine": {"iceberg": catalog.iceberg_table("quarantine", name), **scope},
                 "partition": part,
+                "expected_schema": [list(c) for c in contracts.schema(contract)],
             },
         )
-        column = part["column"] if part else None
-        catalog.publish(
-            "quarantine", name, version,
-            QUARANTINE_SCHEMA + ([(column, "date")] if column else []),
-            f"records of {name} that broke its contract", column, [*days, NULL_PARTITION] if column else None,
-        )
         checks = [accounting(meta), schema_check(contract, meta["schema"])]
-        if not all(c.passed for c in checks):
-            location = "not published: a blocking check failed"
-        elif meta["input_files"] and not meta["files_read"] and catalog.get("clean", name) is not None:
-            # Every input was rejected whole: publishing would replace the table with an empty one. The table
-            # keeps its current version; the quarantine and the WARN check say which files and why. (A table
-            # never published before is published empty, with the contract's columns, so readers find it.)
-            location = "not published: every input file was rejected whole; the current version stays"
-        else:
-            info = catalog.publish(
-                "clean", name, version, [tuple(c) for c in meta["schema"]], contract["description"], column, days
-            )
-            location = info.location
+        table = catalog.iceberg_table("clean", name)
+        location = f"{table} @ snapshot {meta['snapshot_id']}" if meta["committed"] else (
+            f"not committed: {meta['held_because']}"
+        )
         checks.append(rejected_files_check(meta))
         return dg.MaterializeResult(
             metadata={
@@ -145,7 +138,9 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "columns_added": dg.MetadataValue.json(meta["columns_added"]),
                 "deletes_applied": meta["deletes_applied"],
                 "deletes_for_unknown_keys": meta["deletes_for_unknown_keys"],
-                "version": version,
+                "table": table,
+                "snapshot_id": dg.MetadataValue.text(str(meta["snapshot_id"] or "")),
+                "quarantine_snapshot_id": dg.MetadataValue.text(str(meta["quarantine_snapshot_id"])),
                 "location": location,
                 **({"days": f"{days[0]} .. {days[-1]} ({len(days)})"} if days else {}),
                 "dagster/column_schema": dg.TableSchema(
