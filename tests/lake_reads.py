@@ -1,16 +1,17 @@
-"""Test helper: read a lake table's current Iceberg snapshot the way readers do, from its planned data files."""
+"""Test helper: read a lake table's Iceberg snapshot the way readers do, from the data files PyIceberg plans for
+it (lake_platform/adapters/lake_views.py: `lake sql` and dbt read them so)."""
 
 from pathlib import Path
 
-from lake_platform.adapters.iceberg import LocalIcebergCatalog
+from lake_platform.adapters import lake_views
 
 
 def snapshot_files(root: Path, zone: str, table: str, snapshot_id: int | None = None) -> list[str]:
-    """The data files of the table's current (or given) snapshot, as local paths."""
-    loaded = LocalIcebergCatalog(Path(root)).pyiceberg().load_table((f"lake_{zone}", table))
-    tasks = list(loaded.scan(snapshot_id=snapshot_id).plan_files())
-    assert all(not t.delete_files for t in tasks), "lake tables are copy-on-write: no delete files"
-    return [t.file.file_path.removeprefix("file://").removeprefix("file:") for t in tasks]
+    """The data files of the table's current (or given) snapshot, as local paths (delete files are refused)."""
+    name = f"lake_{zone}.{table}"
+    chosen = {name: snapshot_id} if snapshot_id is not None else None
+    (view,) = [v for v in lake_views.iceberg_views(root, chosen) if v.name == name]
+    return view.files
 
 
 def relation(root: Path, zone: str, table: str, snapshot_id: int | None = None) -> str:
@@ -18,9 +19,3 @@ def relation(root: Path, zone: str, table: str, snapshot_id: int | None = None) 
     files = snapshot_files(root, zone, table, snapshot_id)
     assert files, f"lake_{zone}.{table} has no data files"
     return f"read_parquet({files!r}, union_by_name = true)"
-
-
-def current_snapshot(root: Path, zone: str, table: str) -> int | None:
-    loaded = LocalIcebergCatalog(Path(root)).pyiceberg().load_table((f"lake_{zone}", table))
-    snapshot = loaded.current_snapshot()
-    return snapshot.snapshot_id if snapshot else None

@@ -209,7 +209,8 @@ class LocalCatalog(Catalog):
 
     def get(self, zone: str, table: str) -> TableInfo | None:
         if zone in ICEBERG_ZONES:
-            return self._iceberg().table_info(self.database(zone), table)
+            found = self._iceberg().tables(self.database(zone), [table])
+            return found[0] if found else None
         data = self._read(zone, table)
         if data is None:
             return None
@@ -238,8 +239,7 @@ class LocalCatalog(Catalog):
 
     def tables(self, zone: str) -> list[TableInfo]:
         if zone in ICEBERG_ZONES:
-            iceberg = self._iceberg()
-            return [iceberg.table_info(self.database(zone), name) for name in iceberg.table_names(self.database(zone))]
+            return self._iceberg().tables(self.database(zone))
         folder = self._root() / self.database(zone)
         return [self.get(zone, p.stem) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,37 +132,39 @@ class LocalIcebergCatalog:
         catalog. `spark.jars` must be set before the session's JVM starts."""
         return {**session_conf(), **self.conf(name)}
 
-    def table_names(self, database: str) -> list[str]:
-        """The tables of a namespace; none when the catalog or the namespace does not exist yet."""
-        if not self.database.exists():
-            return []
-        from pyiceberg.exceptions import NoSuchNamespaceError
-
+    @contextmanager
+    def opened(self):
+        """PyIceberg's catalog of the lake for the block, or None when the lake has no catalog file yet (opening
+        one would create it); its database connections are closed after the block."""
+        if not self.database.is_file():
+            yield None
+            return
+        catalog = self.pyiceberg()
         try:
-            return sorted(name for _, name in self.pyiceberg().list_tables(database))
-        except NoSuchNamespaceError:
-            return []
+            yield catalog
+        finally:
+            catalog.engine.dispose()
 
-    def table_info(self, database: str, name: str):
-        """The catalog's `TableInfo` of an Iceberg table (version: its current snapshot id), or None."""
-        if not self.database.exists():
-            return None
-        from pyiceberg.exceptions import NoSuchTableError
+    def tables(self, database: str, names: list[str] | None = None) -> list:
+        """The catalog's `TableInfo` of the namespace's Iceberg tables (version: the current snapshot id), or of
+        those of `names` that exist; none when the catalog or the namespace does not exist yet."""
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-        from lake_platform.adapters.catalog import TableInfo
-
-        try:
-            table = self.pyiceberg().load_table((database, name))
-        except NoSuchTableError:
-            return None
-        schema, snapshot = table.schema(), table.current_snapshot()
-        partition_keys = [schema.find_field(f.source_id).name for f in table.spec().fields]
-        updated = datetime.fromtimestamp(table.metadata.last_updated_ms / 1000, timezone.utc).isoformat()
-        return TableInfo(
-            database, name, table.location(), [(f.name, spark_type(f.field_type)) for f in schema.fields],
-            str(snapshot.snapshot_id) if snapshot else "", table.properties.get("comment", ""), updated,
-            partition_keys,
-        )
+        with self.opened() as catalog:
+            if catalog is None:
+                return []
+            if names is None:
+                try:
+                    names = sorted(name for _, name in catalog.list_tables(database))
+                except NoSuchNamespaceError:
+                    return []
+            infos = []
+            for name in names:
+                try:
+                    infos.append(_table_info(database, name, catalog.load_table((database, name))))
+                except NoSuchTableError:
+                    continue
+            return infos
 
     def pyiceberg(self):
         """The same catalog through PyIceberg (imported here: loading the code location must not import it)."""
@@ -169,6 +172,19 @@ class LocalIcebergCatalog:
 
         self.database.parent.mkdir(parents=True, exist_ok=True)
         return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{self.database}", warehouse=self.warehouse.as_uri())
+
+
+def _table_info(database: str, name: str, table):
+    from lake_platform.adapters.catalog import TableInfo
+
+    schema, snapshot = table.schema(), table.current_snapshot()
+    partition_keys = [schema.find_field(f.source_id).name for f in table.spec().fields]
+    updated = datetime.fromtimestamp(table.metadata.last_updated_ms / 1000, timezone.utc).isoformat()
+    return TableInfo(
+        database, name, table.location(), [(f.name, spark_type(f.field_type)) for f in schema.fields],
+        str(snapshot.snapshot_id) if snapshot else "", table.properties.get("comment", ""), updated,
+        partition_keys,
+    )
 
 
 def spark_type(kind) -> str:

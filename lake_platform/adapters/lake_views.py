@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lake_platform.adapters.iceberg import LocalIcebergCatalog
+
 __all__ = [  # and `Plugin`, the dbt-duckdb plugin, built when first looked up
     "IcebergView",
     "LakeViewError",
@@ -205,14 +207,6 @@ def _view(name: str, table, snapshot_id: int | None, as_of: datetime | None, str
         return IcebergView(namespace, short, snapshot_id, _columns(table.schema()), [], str(error))
 
 
-def _open_catalog(lake_root: str | Path):
-    """PyIceberg's catalog of the lake, or None when it has no catalog file yet (opening one would create it)."""
-    from lake_platform.adapters.iceberg import LocalIcebergCatalog
-
-    local = LocalIcebergCatalog(Path(lake_root))
-    return local.pyiceberg() if local.database.is_file() else None
-
-
 def _table_names(catalog) -> list[str]:
     names = []
     for namespace in catalog.list_namespaces():
@@ -222,13 +216,8 @@ def _table_names(catalog) -> list[str]:
 
 def iceberg_tables(lake_root: str | Path) -> list[str]:
     """`<namespace>.<table>` of every Iceberg table of the lake's local catalog."""
-    catalog = _open_catalog(lake_root)
-    if catalog is None:
-        return []
-    try:
-        return _table_names(catalog)
-    finally:
-        catalog.engine.dispose()
+    with LocalIcebergCatalog(Path(lake_root)).opened() as catalog:
+        return [] if catalog is None else _table_names(catalog)
 
 
 def iceberg_views(
@@ -247,14 +236,13 @@ def iceberg_views(
     snapshots = dict(snapshots or {})
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
-    catalog = _open_catalog(lake_root)
-    if catalog is None:
-        if snapshots:
-            raise LakeViewError(
-                f"no Iceberg table in the lake at {lake_root}, so no snapshot of {', '.join(snapshots)}"
-            )
-        return []
-    try:
+    with LocalIcebergCatalog(Path(lake_root)).opened() as catalog:
+        if catalog is None:
+            if snapshots:
+                raise LakeViewError(
+                    f"no Iceberg table in the lake at {lake_root}, so no snapshot of {', '.join(snapshots)}"
+                )
+            return []
         names = _table_names(catalog)
         unknown = sorted(set(snapshots) - set(names))
         if unknown:
@@ -262,8 +250,6 @@ def iceberg_views(
                 f"not an Iceberg table of the lake: {', '.join(unknown)} (Iceberg tables: {', '.join(names) or 'none'})"
             )
         return [_view(name, catalog.load_table(name), snapshots.get(name), as_of, strict) for name in names]
-    finally:
-        catalog.engine.dispose()
 
 
 def view_statements(
