@@ -22,6 +22,7 @@ def spark():
     from pyspark.sql import SparkSession
 
     from lake_platform.adapters.iceberg import session_conf
+    from lake_platform.adapters.spark import LocalSparkJobs
 
     builder = SparkSession.builder
     for key, value in session_conf().items():  # as LocalSparkJobs's session: Iceberg's runtime and extensions
@@ -33,6 +34,9 @@ def spark():
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.bindAddress", "127.0.0.1")
+        # LocalSparkJobs's heap, as the jobs run in this session too: at Spark's default 1g, the full year's clean
+        # flights written to Iceberg (a sort per day for the table's distribution) ran the JVM out of memory.
+        .config("spark.driver.memory", LocalSparkJobs().driver_memory)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
