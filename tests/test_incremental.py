@@ -62,8 +62,12 @@ def materialized_partitions(instance, key, after_storage_id: int) -> set[str]:
 
 
 def latest_storage_id(instance, keys) -> int:
-    """The last materialization event of the full run, over every asset."""
-    return max(instance.fetch_materializations(key, limit=1, ascending=False).records[0].storage_id for key in keys)
+    """The last materialization event of the full run, over the assets it materialized.
+
+    Assets outside `materialize_everything` (the scheduled Iceberg maintenance) have no record yet.
+    """
+    latest = [instance.fetch_materializations(key, limit=1, ascending=False).records for key in keys]
+    return max(records[0].storage_id for records in latest if records)
 
 
 class Daemon:
