@@ -91,7 +91,12 @@ def _parse_days(text: str) -> tuple[str, str]:
     help="Daily partitions to build, e.g. 2013-01-01..2013-01-31 (default: every day of the operations "
     "database; required with LAKE_ENV=aws).",
 )
-def run(day_range: str) -> None:
+@click.option(
+    "--rebuild", is_flag=True,
+    help="The clean steps read every raw file of their datasets, not only those of the run's days (the raw "
+    "index says which), and rewrite the raw index from them.",
+)
+def run(day_range: str, rebuild: bool) -> None:
     """Materialize every asset of the lake in dependency order, then print a summary."""
     from lake_platform import partitions
     from lake_platform.definitions import defs
@@ -110,7 +115,7 @@ def run(day_range: str) -> None:
     result = defs.resolve_job_def("materialize_everything").execute_in_process(
         instance=_instance(),
         raise_on_error=False,
-        tags=partitions.range_tags(first, last),
+        tags={**partitions.range_tags(first, last), **({partitions.REBUILD_TAG: "true"} if rebuild else {})},
         # Step events at DEBUG drown the summary; every event is still in the instance for the UI.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )

@@ -134,6 +134,14 @@ def ranges(keys: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+REBUILD_TAG = "lake/rebuild"  # "true": the clean runs read every raw file, whatever the raw index says
+
+
+def rebuild_requested(tags) -> bool:
+    """Whether a run's tags ask the clean steps to read every raw file (`lake run --rebuild`)."""
+    return str(tags.get(REBUILD_TAG, "")).lower() == "true"
+
+
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags that make one run materialize the partitions first..last of every partitioned asset in it."""
     return {RANGE_START_TAG: first, RANGE_END_TAG: last}

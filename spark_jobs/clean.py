@@ -29,6 +29,10 @@ params:
                are committed only when the records balance, the schema is this one, and not every input file
                was rejected whole while the table exists (that would empty it); otherwise `committed` is false
                and `held_because` says why. The quarantine is always committed: it says what went wrong.
+  raw_index    optional: the dataset's raw index table (raw_index.py). A daily run then reads only the files
+               not indexed yet, those of its days, and those with undated or rejected records (the others are
+               counted in `files_skipped`, not in `input_files`), and updates the index after its commit.
+  rebuild      optional bool: read every input file whatever the index says, and rewrite their entries.
   partition    optional {"column", "first", "last"}: the dataset is daily-partitioned by `column` (a date) and
                this run is responsible for the days first..last. Only records of those days, plus records
                whose day cannot be told (bad date parts), are processed and counted; the clean table and the
@@ -40,11 +44,14 @@ params:
 from __future__ import annotations
 
 import sys
+from datetime import date, timedelta
 from typing import Any
+
+import raw_index
 
 from clean_merge import is_delete, is_final, merge_counts, rank_versions
 from clean_read import META, OP, WHOLE_FILE, control_columns, read_inputs, whole_file_quarantine
-from lake_tables import is_iceberg, read_back, write_table
+from lake_tables import TABLE_PROPERTIES, day_filter, is_iceberg, read_back, write_table
 
 SPARK_TYPES = {
     "string": "string",
@@ -208,20 +215,22 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
 
     contract = params["contract"]
-    frame, rejected, extras = read_inputs(spark, contract, params["inputs"])
-    checked = typed_with_violations(frame, contract).cache()
-    retyped, rows_per_file = retyped_files(checked, contract)
-    rejected += retyped
-    dropped = [r["file"] for r in retyped]
-    kept = checked.filter(~F.col("_source_file").isin(dropped)) if dropped else checked
     part = params.get("partition")
-    # Every valid version of every key is ranked, whatever its day: a key's final version decides its day, so a
-    # record superseded by a version dated on another day is dropped here, not kept as this day's state.
-    if part:
-        kept = with_partition(kept, contract, part)
-    valid = kept.filter(F.size("_violations") == 0)
-    if part:
-        kept = kept.filter(in_partition_range(part))
+    inputs, index = params["inputs"], load_index(spark, params)
+    chosen = list(range(len(inputs))) if index is None else raw_index.choose(inputs, index, range_days(part))
+    while True:
+        checked, rejected, extras, rows_per_file, dropped, records = read_checked(spark, contract, inputs, chosen, part)
+        wider = moved_files(spark, params, index, records, chosen)
+        if not wider:
+            break
+        print(f"clean/{contract['name']}: keys of this run sit on other days in the clean table: "
+              f"reading {len(wider)} more raw file(s)", file=sys.stderr)
+        checked.unpersist()
+        chosen = sorted(set(chosen) | set(wider))
+    # Every valid version of every key read is ranked, whatever its day: a key's final version decides its day,
+    # so a record superseded by a version dated on another day is dropped here, not kept as this day's state.
+    valid = records.filter(F.size("_violations") == 0)
+    kept = records.filter(in_partition_range(part)) if part else records
     for r in rejected:  # in the Glue driver log too, not only in the metadata
         print(f"clean/{contract['name']}: quarantined file {r['file']}: {r['reason']}", file=sys.stderr)
 
@@ -253,7 +262,8 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         "rows_quarantined": quarantined_records.count(),
         **counts,
         "quarantine_reasons": reasons,
-        "input_files": len(params["inputs"]),
+        "input_files": len(chosen),
+        "files_skipped": len(inputs) - len(chosen),
         "files_read": len([f for f in extras if f not in dropped]),
         "quarantined_files": rejected,
         "files_quarantined": len(rejected),
@@ -275,9 +285,66 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         "held_because": held,
         "snapshot_id": snapshot,
     })
+    if index is not None:
+        entries = raw_index.entries(records, rejected, contract)
+        meta["raw_index_updated"] = raw_index.save(spark, params["raw_index"], entries, TABLE_PROPERTIES)
     ranked.unpersist()
     checked.unpersist()
     return meta
+
+
+def range_days(part: dict | None) -> set[str]:
+    """The ISO days first..last of the run's partition range."""
+    if not part:
+        return set()
+    first, last = date.fromisoformat(part["first"]), date.fromisoformat(part["last"])
+    return {(first + timedelta(n)).isoformat() for n in range((last - first).days + 1)}
+
+
+def load_index(spark, params: dict) -> dict | None:
+    """The dataset's raw index (raw_index.py) when this run may read only the files of its days: a daily
+    dataset with an index table named and no `rebuild`; {} when the index is empty. None: read every file
+    (and, with `rebuild`, rewrite the index from them)."""
+    if not params.get("partition") or not params.get("raw_index"):
+        return None
+    return {} if params.get("rebuild") else raw_index.load(spark, params["raw_index"], params["contract"])
+
+
+def read_checked(spark, contract: dict, inputs: list[str], chosen: list[int], part: dict | None):
+    """Read and check the chosen inputs: (checked records (cached), rejected files, extra columns per file,
+    records per file, files rejected for a retyped column, the records of the files kept, with `_partition`
+    for a daily dataset)."""
+    from pyspark.sql import functions as F
+
+    frame, rejected, extras = read_inputs(spark, contract, [inputs[i] for i in chosen], chosen)
+    checked = typed_with_violations(frame, contract).cache()
+    retyped, rows_per_file = retyped_files(checked, contract)
+    rejected += retyped
+    dropped = [r["file"] for r in retyped]
+    kept = checked.filter(~F.col("_source_file").isin(dropped)) if dropped else checked
+    return checked, rejected, extras, rows_per_file, dropped, with_partition(kept, contract, part) if part else kept
+
+
+def moved_files(spark, params: dict, index: dict | None, kept, chosen: list[int]) -> list[int]:
+    """Positions of unread indexed files of the days on which the clean table holds a key this run read on one
+    of its days: the key moved (a flight's date changed), and the change that moved it may be in a file of the
+    other day, which the ranking needs. Empty when nothing moved (always, without an index: every file is read)."""
+    from pyspark.sql import functions as F
+
+    if index is None or not spark.catalog.tableExists(params["output"]["iceberg"]):
+        return []
+    part, keys = params["partition"], params["contract"]["primary_key"]
+    ours = kept.filter((F.size("_violations") == 0) & in_partition_range(part) & F.col("_partition").isNotNull())
+    ours = ours.select(*keys).distinct()
+    column = part["column"]
+    table = spark.table(params["output"]["iceberg"]).filter(~day_filter(column, part["first"], part["last"]))
+    if len(keys) == 1:  # the key range of the run prunes the table's files by their column statistics
+        bounds = ours.agg(F.min(keys[0]).alias("lo"), F.max(keys[0]).alias("hi")).collect()[0]
+        if bounds["lo"] is None:
+            return []
+        table = table.filter(F.col(keys[0]).between(bounds["lo"], bounds["hi"]))
+    days = {r[0].isoformat() for r in table.join(F.broadcast(ours), keys, "left_semi").select(column).distinct().collect()}
+    return [i for i in raw_index.files_of_days(params["inputs"], index, days) if i not in set(chosen)]
 
 
 def held_because(spark, params: dict, meta: dict, clean) -> str | None:

@@ -41,12 +41,15 @@ def frame_schema(contract: dict) -> str:
     )
 
 
-def read_inputs(spark, contract: dict, inputs: list[str]):
-    """(frame of all accepted files, [{file, reason}] of rejected files, {file: [columns not in the contract]})."""
+def read_inputs(spark, contract: dict, inputs: list[str], arrivals: list[int] | None = None):
+    """(frame of all accepted files, [{file, reason}] of rejected files, {file: [columns not in the contract]}).
+
+    `arrivals` is each input's position among all of the dataset's files in arrival order, when only some are
+    read (default: the inputs' own positions)."""
     frames, rejected, extras = [], [], {}
     declared = [c["name"] for c in contract["columns"]]
     known = set(declared) | set(control_columns(contract))
-    for arrival, uri in enumerate(inputs):
+    for arrival, uri in zip(arrivals if arrivals is not None else range(len(inputs)), inputs):
         try:
             frame, columns = read_file(spark, contract, uri, arrival)
         except BadFile as e:

@@ -61,14 +61,23 @@ def day_filter(column: str, first: str, last: str):
     return day.between(F.lit(first).cast("date"), F.lit(last).cast("date")) | day.isNull()
 
 
+def create_namespace(spark, namespace: str) -> None:
+    """`create namespace if not exists`, when another process may create it at the same moment: the catalog's
+    check and insert are two statements, and the slower process fails on the other's row."""
+    try:
+        spark.sql(f"create namespace if not exists {namespace}")
+    except Exception:
+        catalog, _, database = namespace.partition(".")
+        if database not in {r[0] for r in spark.sql(f"show namespaces in {catalog}").collect()}:
+            raise
+
+
 def write_iceberg(spark, df, target: dict) -> int:
     """Commit `df` to the Iceberg table `target` (see the module's docstring); returns the snapshot id."""
-    from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
     identifier, column = target["iceberg"], target.get("partition_column")
-    catalog_and_database = identifier.rsplit(".", 1)[0]
-    spark.sql(f"create namespace if not exists {catalog_and_database}")
+    create_namespace(spark, identifier.rsplit(".", 1)[0])
     if not spark.catalog.tableExists(identifier):
         writer = df.limit(0).writeTo(identifier).using("iceberg")
         for key, value in TABLE_PROPERTIES.items():
@@ -77,18 +86,16 @@ def write_iceberg(spark, df, target: dict) -> int:
             writer = writer.partitionedBy(F.col(column))
         try:
             writer.create()
-        except AnalysisException as error:  # a concurrent first write created it: write into it
-            if "already exists" not in str(error).lower():
+        except Exception:  # a concurrent first write created it (Iceberg's AlreadyExistsException): write into it
+            if not spark.catalog.tableExists(identifier):
                 raise
     write_id = str(uuid.uuid4())
     if column:
         df = df.repartition(column)  # one task, hence one file, per day
     writer = df.writeTo(identifier).option("mergeSchema", "true").option(f"snapshot-property.{WRITE_ID}", write_id)
     scope = target.get("replace")
-    if column and scope:
-        writer.overwrite(day_filter(column, scope["first"], scope["last"]))
-    else:
-        writer.overwrite(F.lit(True))
+    condition = day_filter(column, scope["first"], scope["last"]) if column and scope else F.lit(True)
+    writer.overwrite(condition)
     found = spark.sql(
         f"select snapshot_id from {identifier}.snapshots where summary['{WRITE_ID}'] = '{write_id}'"
     ).collect()

@@ -54,7 +54,9 @@ class SchemaVersion:
     partition_keys: list[str]
 
 
-ICEBERG_ZONES = frozenset({"clean", "quarantine"})  # zones whose tables are Iceberg tables
+# Zones whose tables are Iceberg tables; `raw_index` holds, per daily dataset, the days of each raw file
+# (spark_jobs/raw_index.py), so that a day's clean run reads that day's raw files only.
+ICEBERG_ZONES = frozenset({"clean", "quarantine", "raw_index"})
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's and Hive's folder for a NULL partition value
 
 

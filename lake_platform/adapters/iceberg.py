@@ -22,6 +22,7 @@ The clean and quarantine zones are Iceberg tables; curated, ML outputs and expor
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -97,6 +98,17 @@ def use_lake(spark, lake_root: Path | str) -> None:
     spark._jsparkSession.sessionState().catalogManager().reset()
 
 
+# Iceberg 1.7's JDBC catalog tables, schema V1 (`iceberg_type` tells tables from views), as it creates them.
+JDBC_CATALOG_TABLES = (
+    "create table if not exists iceberg_tables(catalog_name VARCHAR(255) NOT NULL,table_namespace VARCHAR(255) "
+    "NOT NULL,table_name VARCHAR(255) NOT NULL,metadata_location VARCHAR(1000),previous_metadata_location "
+    "VARCHAR(1000), iceberg_type VARCHAR(5),PRIMARY KEY (catalog_name, table_namespace, table_name))",
+    "create table if not exists iceberg_namespace_properties(catalog_name VARCHAR(255) NOT NULL,namespace "
+    "VARCHAR(255) NOT NULL,property_key VARCHAR(255),property_value VARCHAR(1000),PRIMARY KEY (catalog_name, "
+    "namespace, property_key))",
+)
+
+
 @dataclass(frozen=True)
 class LocalIcebergCatalog:
     """The local lake's Iceberg catalog: JDBC on SQLite for Spark, `SqlCatalog` on the same file for PyIceberg."""
@@ -111,9 +123,19 @@ class LocalIcebergCatalog:
     def warehouse(self) -> Path:
         return Path(self.lake_root) / "iceberg"
 
-    def conf(self, name: str = CATALOG_NAME) -> dict[str, str]:
-        """The runtime settings of this lake's catalog as Spark catalog `name`."""
+    def initialize(self) -> None:
+        """Create the catalog's database as Iceberg's JDBC catalog (schema V1) would, once, before any Spark
+        process opens it: two processes opening a new catalog at once would both create its tables, and one
+        fails ("table iceberg_tables already exists")."""
         self.database.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(self.database, timeout=60) as db:
+            for statement in JDBC_CATALOG_TABLES:
+                db.execute(statement)
+        db.close()
+
+    def conf(self, name: str = CATALOG_NAME) -> dict[str, str]:
+        """The runtime settings of this lake's catalog as Spark catalog `name` (its database is created)."""
+        self.initialize()
         prefix = f"spark.sql.catalog.{name}"
         return {
             prefix: "org.apache.iceberg.spark.SparkCatalog",
@@ -124,6 +146,8 @@ class LocalIcebergCatalog:
             # Several processes commit to one SQLite file (Dagster's multiprocess executor, two runs): a writer
             # waits for the lock instead of failing at once; Iceberg's own commit check does the rest.
             f"{prefix}.jdbc.busy_timeout": "60000",
+            # The tables are created by `initialize`; Iceberg's own check of them leaves a read lock held.
+            f"{prefix}.jdbc.init-catalog-tables": "false",
             f"{prefix}.warehouse": self.warehouse.as_uri(),
         }
 

@@ -106,8 +106,9 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
         part, days = partition_scope(context, contract)
         column = part["column"] if part else None
         scope = {"partition_column": column, "replace": {"first": days[0], "last": days[-1]}} if part else {}
-        # Every raw object is read: which days a CDC file touches is only known by reading it, and the job
-        # keeps the records of this run's days (and quarantines the undated ones) before merging.
+        # Every raw object is listed, in arrival order. Of a daily dataset the job reads those its raw index
+        # (spark_jobs/raw_index.py) does not rule out for this run's days: which days a CDC file holds is
+        # only known by reading it once. `lake run --rebuild` reads them all.
         meta = glue.run(
             context,
             "clean",
@@ -118,6 +119,8 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "quarantine": {"iceberg": catalog.iceberg_table("quarantine", name), **scope},
                 "partition": part,
                 "expected_schema": [list(c) for c in contracts.schema(contract)],
+                **({"raw_index": catalog.iceberg_table("raw_index", name),
+                    "rebuild": partitions.rebuild_requested(context.run.tags)} if part else {}),
             },
         )
         checks = [accounting(meta), schema_check(contract, meta["schema"])]
@@ -135,6 +138,8 @@ def clean_asset(name: str) -> dg.AssetsDefinition:
                 "quarantine_reasons": dg.MetadataValue.json(meta["quarantine_reasons"]),
                 "quarantined_files": dg.MetadataValue.json(meta["quarantined_files"]),
                 "files_quarantined": len(meta["quarantined_files"]),
+                "raw_files_read": meta["input_files"],
+                "raw_files_skipped": meta.get("files_skipped", 0),
                 "columns_added": dg.MetadataValue.json(meta["columns_added"]),
                 "deletes_applied": meta["deletes_applied"],
                 "deletes_for_unknown_keys": meta["deletes_for_unknown_keys"],
