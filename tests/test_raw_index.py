@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lake_platform import contracts
+from lake_platform import contracts, partitions
 from lake_platform.adapters import iceberg
-from lake_platform.adapters.spark import load_job
+from lake_platform.adapters.spark import SparkJobs, load_job
+from lake_platform.clean.assets import clean_assets
+from lake_platform.resources import local_resources
 
 CLEAN, QUARANTINE, INDEX = "lake.lake_clean.flights", "lake.lake_quarantine.flights", "lake.lake_raw_index.flights"
 FLIGHT = {
@@ -143,3 +146,27 @@ def test_an_index_that_cannot_be_written_costs_reads_not_rows(spark, lake, capsy
     assert f"raw index {INDEX}: not updated" in capsys.readouterr().err
     assert table(spark) == [(1, 1, 600)]
     assert run(spark, files, "2013-01-01")["files_skipped"] == 0
+
+
+class RecordingJobs(SparkJobs):
+    """Records the cleaning job's parameters instead of running it."""
+
+    def run(self, context, job, params):
+        RECORDED.append(params)
+        raise dg.Failure("recorded")
+
+
+RECORDED: list[dict] = []
+
+
+@pytest.mark.parametrize("tags, rebuild", [({}, False), ({partitions.REBUILD_TAG: "true"}, True)])
+def test_the_clean_asset_names_the_index_and_passes_lake_run_rebuild(tmp_path, monkeypatch, tags, rebuild):
+    entry = {"raw_key": "raw/flights/a.parquet", "landing_key": "a", "landed_at": "2013-01-01T00:00:00+00:00"}
+    monkeypatch.setattr("lake_platform.clean.assets.read_manifest", lambda store, name: {"current": {"a": entry}})
+    flights = next(a for a in clean_assets if a.key == dg.AssetKey(["clean", "flights"]))
+    RECORDED.clear()
+    dg.materialize([flights], resources={**local_resources(tmp_path), "glue": RecordingJobs()},
+                   partition_key="2013-01-02", tags=tags, raise_on_error=False)
+    (params,) = RECORDED
+    assert (params["raw_index"], params["rebuild"]) == (INDEX, rebuild)
+    assert params["partition"] == {"column": "flight_date", "first": "2013-01-02", "last": "2013-01-02"}
