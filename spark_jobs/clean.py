@@ -344,7 +344,8 @@ def moved_files(spark, params: dict, index: dict | None, kept, chosen: list[int]
             return []
         table = table.filter(F.col(keys[0]).between(bounds["lo"], bounds["hi"]))
     days = {r[0].isoformat() for r in table.join(F.broadcast(ours), keys, "left_semi").select(column).distinct().collect()}
-    return [i for i in raw_index.files_of_days(params["inputs"], index, days) if i not in set(chosen)]
+    read = set(chosen)
+    return [i for i in raw_index.files_of_days(params["inputs"], index, days) if i not in read]
 
 
 def held_because(spark, params: dict, meta: dict, clean) -> str | None:
