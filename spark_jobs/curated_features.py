@@ -4,7 +4,8 @@ Feeds the delay model, so it holds only what is known before departure besides t
 (dep_delay, arr_delay, cancelled, arrived_late) that the model learns from.
 
 params: flights, weather, planes (the clean tables: see lake_tables.read_table; flights and weather for the
-run's days), output (a fresh folder, written partitioned by flight_date)
+run's days), output (the Iceberg table, partitioned by flight_date: the run's days are replaced in one commit,
+see lake_tables.write_iceberg)
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
     flights = read_table(spark, params["flights"])
     weather, planes = read_table(spark, params["weather"]), read_table(spark, params["planes"])
     features = build(flights, weather, planes)
-    write_table(features, params["output"], "flight_date")
-    written = read_back(spark, params["output"], features)
+    snapshot = write_table(features, params["output"], "flight_date")
+    written = read_back(spark, params["output"], features, snapshot)
 
     stats = written.agg(
         F.count("*").alias("rows"),
@@ -88,6 +89,7 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         "rows_with_weather": stats["with_weather"],
         "rows_with_plane": stats["with_plane"],
         "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
+        "snapshot_id": snapshot,
     }
 
 

@@ -1,18 +1,15 @@
 """Read and write the lake's tables in Spark jobs, the same way on Glue, EMR Serverless and local Spark.
 
-An Apache Iceberg table (the clean and quarantine zones) is a dict naming it in the session's catalogs:
+A lake table (the clean, quarantine and curated zones) is an Apache Iceberg table, a dict naming it in the
+session's catalogs:
   input   {"iceberg": "<catalog>.<database>.<table>", "values": [day, ...] or None}: the table's current snapshot,
           only the partitions of `values` (the days of a daily table) when given;
-  output  {"iceberg": ..., "partition_column": column or None, "replace": {"first": day, "last": day} or None}:
-          created on first write (copy-on-write, format v2, identity-partitioned by the column). A daily table's
-          write replaces the days first..last and the NULL partition (rows whose day cannot be told) in one
-          commit; a table without `replace` is replaced whole. Readers see the previous snapshot or this one.
-Any other table is a version folder (curated, ML outputs): an input is a location (an unpartitioned table:
-one folder) or a dict `{"paths": [...], "partition_column": ..., "columns": [[name, type], ...]}`: the folders
-of the partitions to read (on AWS each Glue partition has its own location, possibly in different version
-folders, so Spark's partition discovery cannot be used). The partition value is taken from the
-`<column>=<value>` folder of each file, as Hive and Athena do; `columns` gives the schema when no partition is
-in range.
+  output  {"iceberg": ..., "partition_column": column or None, "replace": {"first": day, "last": day} or None,
+          "description": text (optional)}: created on first write (copy-on-write, format v2,
+          identity-partitioned by the column). A daily table's write replaces the days first..last and the NULL
+          partition (rows whose day cannot be told) in one commit; a table without `replace` is replaced
+          whole. Readers see the previous snapshot or this one.
+A string is a plain Parquet folder, read or overwritten as it is (the cleaning job's unit tests write one).
 """
 
 from __future__ import annotations
@@ -42,14 +39,18 @@ def is_iceberg(table) -> bool:
 
 
 def partition_column(spark, identifier: str) -> str | None:
-    """The table's identity partition column (the lake's daily tables have one), from Spark's DESCRIBE."""
+    """The table's identity partition column (the lake's daily tables have one), from Spark's DESCRIBE: Spark 3.5
+    lists it under `# Partition Information` (a `# col_name` header, then the column); a transform other than
+    identity is listed under `# Partitioning` as `Part 0 | <transform>`, which the lake's tables never use."""
     rows = spark.sql(f"describe table {identifier}").collect()
     names = [r["col_name"] for r in rows]
-    if "# Partitioning" not in names:
-        return None
-    for row in rows[names.index("# Partitioning") + 1 :]:
-        if row["col_name"].startswith("Part "):
-            return row["data_type"]
+    if "# Partition Information" in names:
+        following = [r for r in rows[names.index("# Partition Information") + 1 :] if not r["col_name"].startswith("#")]
+        return following[0]["col_name"] if following and following[0]["col_name"] else None
+    if "# Partitioning" in names:
+        part = rows[names.index("# Partitioning") + 1]
+        if part["col_name"].startswith("Part ") and "(" not in part["data_type"]:
+            return part["data_type"]
     return None
 
 
@@ -82,6 +83,8 @@ def write_iceberg(spark, df, target: dict) -> int:
         writer = df.limit(0).writeTo(identifier).using("iceberg")
         for key, value in TABLE_PROPERTIES.items():
             writer = writer.tableProperty(key, value)
+        if target.get("description"):  # Iceberg's table comment; Glue shows it as the table's description
+            writer = writer.tableProperty("comment", target["description"])
         if column:
             writer = writer.partitionedBy(F.col(column))
         try:
@@ -116,23 +119,14 @@ def read_iceberg(spark, table: dict, snapshot_id: int | None = None):
 
 
 def read_table(spark, table):
-    from pyspark.sql import functions as F
-
     if is_iceberg(table):
         return read_iceberg(spark, table)
-    if isinstance(table, str):
-        return spark.read.parquet(table)
-    column, paths = table["partition_column"], table["paths"]
-    if not paths:
-        return spark.createDataFrame([], ", ".join(f"`{n}` {t}" for n, t in table["columns"]))
-    df = spark.read.option("recursiveFileLookup", "true").parquet(*paths)
-    value = F.regexp_extract(F.input_file_name(), f"{column}=([^/]+)", 1)
-    return df.withColumn(column, value.cast("date"))
+    return spark.read.parquet(table)
 
 
 def write_table(df, output, partition_column: str | None = None) -> int | None:
-    """A commit to an Iceberg table (returns its snapshot id), or a fresh version folder, with Hive-style
-    `<column>=<value>/` folders for a partitioned table."""
+    """A commit to an Iceberg table (returns its snapshot id), or an overwritten Parquet folder, with
+    Hive-style `<column>=<value>/` folders when `partition_column` is given."""
     if is_iceberg(output):
         return write_iceberg(df.sparkSession, df, output)
     if partition_column is None:
@@ -144,7 +138,7 @@ def write_table(df, output, partition_column: str | None = None) -> int | None:
 
 def read_back(spark, output, df, snapshot_id: int | None = None):
     """What was written, as readers will see it: for Iceberg the committed snapshot's rows of the write's scope;
-    for a version folder its files (a range with no rows writes no file, only _SUCCESS)."""
+    for a Parquet folder its files (a range with no rows writes no file, only _SUCCESS)."""
     from pyspark.errors import AnalysisException
 
     if is_iceberg(output):

@@ -1,7 +1,7 @@
 """EMR Serverless job: daily performance of every route (origin, destination) from the clean flights.
 
-params: flights (the clean table's days to aggregate: see lake_tables.read_table), output (a fresh folder,
-written partitioned by flight_date)
+params: flights (the clean table's days to aggregate: see lake_tables.read_table), output (the Iceberg table,
+partitioned by flight_date: the run's days are replaced in one commit, see lake_tables.write_iceberg)
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
 
     flights = read_table(spark, params["flights"])
     daily = build(flights)
-    write_table(daily, params["output"], "flight_date")
-    written = read_back(spark, params["output"], daily)
+    snapshot = write_table(daily, params["output"], "flight_date")
+    written = read_back(spark, params["output"], daily, snapshot)
 
     totals = written.agg(F.count("*").alias("rows"), F.sum("flights").alias("flights")).first()
     return {
@@ -52,6 +52,7 @@ def run(spark, params: dict[str, Any]) -> dict[str, Any]:
         "flights_counted": int(totals["flights"] or 0),
         "rows_flights_in": flights.count(),
         "schema": [[f.name, f.dataType.simpleString()] for f in written.schema.fields],
+        "snapshot_id": snapshot,
     }
 
 

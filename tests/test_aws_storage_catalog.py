@@ -98,40 +98,40 @@ def test_listing_and_deleting_more_keys_than_one_s3_page(lake):
 
 
 def publish_version(catalog, store, version: str):
-    """What a curated run does: write a fresh version folder, then publish it (clean and quarantine tables
+    """What an exports run does: write a fresh version folder, then publish it (clean, quarantine and curated tables
     are Iceberg tables, which their Spark jobs commit: see the Iceberg tests below)."""
-    store.put_bytes(f"{version_key('curated', 'flights', version)}/part-0.parquet", version.encode())
-    return catalog.publish("curated", "flights", version, COLUMNS, "Flights")
+    store.put_bytes(f"{version_key('exports', 'flights', version)}/part-0.parquet", version.encode())
+    return catalog.publish("exports", "flights", version, COLUMNS, "Flights")
 
 
 def test_publish_swaps_the_table_to_the_new_version_and_prunes_superseded_ones(lake):
     store, catalog = lake
 
     first = publish_version(catalog, store, "v1")
-    assert (first.database, first.version, first.columns) == ("lake_curated", "v1", COLUMNS)
-    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v1"}
+    assert (first.database, first.version, first.columns) == ("lake_exports", "v1", COLUMNS)
+    assert files_at(store, catalog.location("exports", "flights")) == {"part-0.parquet": b"v1"}
 
     publish_version(catalog, store, "v2")
-    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v2"}
-    assert store.list(version_key("curated", "flights", "v1")), "the previous version stays for readers"
+    assert files_at(store, catalog.location("exports", "flights")) == {"part-0.parquet": b"v2"}
+    assert store.list(version_key("exports", "flights", "v1")), "the previous version stays for readers"
 
     publish_version(catalog, store, "v3")
-    assert files_at(store, catalog.location("curated", "flights")) == {"part-0.parquet": b"v3"}
-    assert store.list(version_key("curated", "flights", "v1")) == []
-    assert store.list(version_key("curated", "flights", "v2"))
+    assert files_at(store, catalog.location("exports", "flights")) == {"part-0.parquet": b"v3"}
+    assert store.list(version_key("exports", "flights", "v1")) == []
+    assert store.list(version_key("exports", "flights", "v2"))
 
-    tables = catalog.tables("curated")
+    tables = catalog.tables("exports")
     assert [(t.name, t.version, t.description) for t in tables] == [("flights", "v3", "Flights")]
-    assert catalog.get("curated", "flights").columns == COLUMNS
+    assert catalog.get("exports", "flights").columns == COLUMNS
 
 
 def test_catalog_reports_missing_tables_clearly(lake):
     _, catalog = lake
 
-    assert catalog.get("curated", "planes") is None
-    assert catalog.tables("curated") == []
-    with pytest.raises(LookupError, match="lake_curated.planes is not in the catalog"):
-        catalog.location("curated", "planes")
+    assert catalog.get("exports", "planes") is None
+    assert catalog.tables("exports") == []
+    with pytest.raises(LookupError, match="lake_exports.planes is not in the catalog"):
+        catalog.location("exports", "planes")
 
 
 PARTITIONED = [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "date")]
@@ -140,16 +140,16 @@ PARTITIONED = [("flight_id", "bigint"), ("carrier", "string"), ("flight_date", "
 def publish_days(catalog, store, version: str, days: list[str], replaced: list[str]):
     """A partitioned run: write `flight_date=<day>/` folders for `days`, publish as responsible for `replaced`."""
     for day in days:
-        store.put_bytes(f"{version_key('curated', 'flights', version)}/flight_date={day}/part-0.parquet",
+        store.put_bytes(f"{version_key('exports', 'flights', version)}/flight_date={day}/part-0.parquet",
                         f"{version}:{day}".encode())
     if not days:  # a run with no data in its range still leaves its (empty) version folder
-        store.put_bytes(f"{version_key('curated', 'flights', version)}/_SUCCESS", b"")
-    return catalog.publish("curated", "flights", version, PARTITIONED, "flights", "flight_date", replaced)
+        store.put_bytes(f"{version_key('exports', 'flights', version)}/_SUCCESS", b"")
+    return catalog.publish("exports", "flights", version, PARTITIONED, "flights", "flight_date", replaced)
 
 
 def partition_contents(catalog, store) -> dict[str, bytes]:
     out = {}
-    for day, location in catalog.partitions("curated", "flights").items():
+    for day, location in catalog.partitions("exports", "flights").items():
         (content,) = files_at(store, location).values()
         out[day] = content
     return out
@@ -180,24 +180,24 @@ def test_superseded_partition_files_are_cleaned_up_after_publish(lake):
     publish_days(catalog, store, "v1", ["2013-01-01"], ["2013-01-01"])
     publish_days(catalog, store, "v2", ["2013-01-01"], ["2013-01-01"])
     publish_days(catalog, store, "v3", ["2013-01-01"], ["2013-01-01"])
-    assert store.list(version_key("curated", "flights", "v1")) == []
-    assert store.list(version_key("curated", "flights", "v2")), "the previous version stays for in-flight readers"
+    assert store.list(version_key("exports", "flights", "v1")) == []
+    assert store.list(version_key("exports", "flights", "v2")), "the previous version stays for in-flight readers"
     assert partition_contents(catalog, store) == {"2013-01-01": b"v3:2013-01-01"}
 
 
 def test_every_published_schema_is_kept_as_a_schema_version(lake):
     store, catalog = lake
     publish_version(catalog, store, "v1")
-    store.put_bytes(f"{version_key('curated', 'flights', 'v2')}/part-0.parquet", b"v2")
+    store.put_bytes(f"{version_key('exports', 'flights', 'v2')}/part-0.parquet", b"v2")
     wider = [*COLUMNS, ("tailnum", "string")]
-    catalog.publish("curated", "flights", "v2", wider, "Flights")
+    catalog.publish("exports", "flights", "v2", wider, "Flights")
 
-    versions = catalog.schema_versions("curated", "flights")
+    versions = catalog.schema_versions("exports", "flights")
     assert [v.lake_version for v in versions][-2:] == ["v1", "v2"]
     assert versions[-2].columns == COLUMNS
     assert versions[-1].columns == wider
-    assert catalog.schema_versions("curated", "planes") == []
-    assert catalog.partitions("curated", "planes") == {}
+    assert catalog.schema_versions("exports", "planes") == []
+    assert catalog.partitions("exports", "planes") == {}
 
 
 # Iceberg tables on AWS: the clean and quarantine jobs commit them through Iceberg's GlueCatalog (the Spark

@@ -1,7 +1,7 @@
 """The dbt project built end to end with dbt-duckdb against a tiny synthetic lake.
 
 The lake holds every source table with the exact clean/curated schemas (common.md), stored as the lake
-stores them: the clean tables as Iceberg tables of the local catalog (committed here with PyIceberg; dbt
+stores them: the clean and curated tables as Iceberg tables of the local catalog (committed here with PyIceberg; dbt
 reads them through the profile's plugin, lake_platform/adapters/lake_views.py), the others as
 `<zone>/_versions/<table>/<version>/part-0.parquet` behind a `<zone>/<table>` symlink. The figures asserted below are computed by hand from the rows written here.
 """
@@ -171,7 +171,7 @@ def write_lake(root: Path, flights=FLIGHTS, airlines=AIRLINES) -> Path:
     return root
 
 
-# The clean tables' versions, by (lake, table, version): `publish` commits one to the table's Iceberg table.
+# The Iceberg tables' versions, by (lake, table, version): `publish` commits one to the table's Iceberg table.
 ICEBERG_VERSIONS: dict[tuple[Path, str, str], pa.Table] = {}
 
 
@@ -190,7 +190,7 @@ def write_version(root: Path, name: str, rows: list[dict], version: str) -> None
 
 
 def publish(root: Path, name: str, version: str) -> None:
-    """Make a version the table's current data: a commit of its rows to an Iceberg table (clean), or an atomic
+    """Make a version the table's current data: a commit of its rows to an Iceberg table (clean, curated), or an atomic
     symlink swap of `<zone>/<table>` (the version-folder zones), as LocalCatalog.publish does."""
     zone, table = name.split("/")
     if zone in ICEBERG_ZONES:

@@ -124,6 +124,12 @@ def test_lake_tables_writes_days_in_one_commit_and_the_session_switches_lakes(sp
     assert table.current_snapshot().snapshot_id == later
     assert table.properties["write.merge.mode"] == "copy-on-write" and table.format_version == 2
     assert [f.name for f in table.spec().fields] == ["day"]
+    # A daily input reads only its days: the partition column is found (Spark 3.5's DESCRIBE lists it under
+    # `# Partition Information`), and the filter prunes the other days' files.
+    assert lake_tables.partition_column(spark, "lake.lake_clean.t") == "day"
+    days = lake_tables.read_table(spark, {"iceberg": "lake.lake_clean.t", "values": ["2013-01-03"]})
+    assert [r.id for r in days.collect()] == [3]
+    assert lake_tables.read_table(spark, {"iceberg": "lake.lake_clean.t", "values": None}).count() == 2
 
     iceberg.use_lake(spark, second)
     assert not spark.catalog.tableExists("lake.lake_clean.t")

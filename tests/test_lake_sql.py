@@ -1,7 +1,7 @@
 """`lake sql`, the local Athena: every catalog table as `<database>.<table>`, beside the DuckDB warehouse.
 
-The clean and quarantine tables are Iceberg tables (written here with PyIceberg into the lake's local catalog);
-the other zones' tables are version folders published by LocalCatalog."""
+The clean, quarantine and curated tables are Iceberg tables (written here with PyIceberg into the lake's local
+catalog); the other zones' tables (ML outputs, exports) are version folders published by LocalCatalog."""
 
 import datetime as dt
 
@@ -60,9 +60,10 @@ def lake(tmp_path, monkeypatch):
         "source_file": ["b.parquet", "a.parquet"], "reason": ["bad", "whole file: empty file (0 bytes)"],
         "flight_date": pa.array([DAY2, None], pa.date32()),
     }), "flight_date")
-    publish(root, "curated", "flight_features", "v1", {"part-00000.parquet": pa.table({"flight_id": [1, 2, 3]})})
+    commit(root, "curated", "flight_features", pa.table({"flight_id": [1, 2, 3]}))
+    publish(root, "exports", "carrier_ontime", "v1", {"part-00000.parquet": pa.table({"carrier": ["UA", "AA"]})})
     # A daily version-folder table: Hive-style `flight_date=<day>/` folders, the files without the column.
-    publish(root, "curated", "route_performance_daily", "v1", {
+    publish(root, "ml", "delay_predictions", "v1", {
         "flight_date=2013-01-01/part-00000.parquet": pa.table({"origin": ["JFK", "LGA"]}),
         "flight_date=2013-01-02/part-00000.parquet": pa.table({"origin": ["EWR"]}),
     })
@@ -81,7 +82,8 @@ def lake_sql(query):
 
 
 def test_every_catalog_table_is_queryable_as_database_dot_table(lake):
-    for table, rows in [("lake_clean.planes", 2), ("lake_quarantine.flights", 2), ("lake_curated.flight_features", 3)]:
+    for table, rows in [("lake_clean.planes", 2), ("lake_quarantine.flights", 2), ("lake_curated.flight_features", 3),
+                        ("lake_exports.carrier_ontime", 2), ("lake_ml.delay_predictions", 3)]:
         result = lake_sql(f"select count(*) || ' rows' as n from {table}")
         assert result.exit_code == 0, result.output
         assert f"{rows} rows" in result.output
@@ -98,7 +100,7 @@ def test_a_daily_partitioned_table_reads_its_partition_column(lake):
 def test_a_daily_version_folder_table_reads_its_partition_column_from_the_folder_names(lake):
     result = lake_sql(
         "select string_agg(origin || '@' || flight_date, ' ' order by origin) as f"
-        " from lake_curated.route_performance_daily"
+        " from lake_ml.delay_predictions"
     )
     assert result.exit_code == 0, result.output
     assert "EWR@2013-01-02 JFK@2013-01-01 LGA@2013-01-01" in result.output
@@ -116,9 +118,12 @@ def test_the_current_version_is_read_after_a_new_publish(lake):
     commit(lake, "clean", "planes", pa.table({"tailnum": ["N1", "N2", "N3"]}))
     result = lake_sql("select count(*) || ' planes' as n from lake_clean.planes")
     assert "3 planes" in result.output
-    publish(lake, "curated", "flight_features", "v2", {"part-00000.parquet": pa.table({"flight_id": [1, 2, 3, 4]})})
+    commit(lake, "curated", "flight_features", pa.table({"flight_id": [1, 2, 3, 4]}))
     result = lake_sql("select count(*) || ' features' as n from lake_curated.flight_features")
     assert "4 features" in result.output
+    publish(lake, "exports", "carrier_ontime", "v2", {"part-00000.parquet": pa.table({"carrier": ["UA", "AA", "B6"]})})
+    result = lake_sql("select count(*) || ' carriers' as n from lake_exports.carrier_ontime")
+    assert "3 carriers" in result.output
 
 
 def test_warehouse_queries_keep_working_unqualified_and_qualified_beside_the_catalog(lake):
@@ -155,13 +160,13 @@ def test_a_bad_query_is_reported_without_a_traceback(lake):
 def test_a_published_table_with_no_rows_is_an_empty_view_of_its_columns(lake):
     # A version-folder table whose version has no rows: Spark wrote only _SUCCESS. (An Iceberg table with no
     # data files is an empty view too: tests/test_lake_views.py.)
-    folder = lake / version_key("curated", "planes", "v1")
+    folder = lake / version_key("exports", "planes", "v1")
     folder.mkdir(parents=True)
     (folder / "_SUCCESS").write_bytes(b"")
     LocalCatalog(store=LocalObjectStore(root=str(lake))).publish(
-        "curated", "planes", "v1", [("source_file", "string"), ("line", "bigint")]
+        "exports", "planes", "v1", [("source_file", "string"), ("line", "bigint")]
     )
-    result = lake_sql("select count(*) || ' rows' as n, count(line) as l from lake_curated.planes")
+    result = lake_sql("select count(*) || ' rows' as n, count(line) as l from lake_exports.planes")
     assert result.exit_code == 0, result.output
     assert "0 rows" in result.output
     assert "not queryable" not in result.output

@@ -26,6 +26,7 @@ from pyiceberg.types import (
 )
 
 from lake_platform.adapters import lake_views
+from lake_platform.adapters import iceberg
 from lake_platform.adapters.iceberg import LocalIcebergCatalog
 from lake_platform.adapters.lake_views import LakeViewError
 from lake_platform.cli import main
@@ -310,7 +311,7 @@ def test_the_statements_create_each_schema_then_each_view(lake):
     ("s3://bucket/iceberg/a.parquet", "s3://bucket/iceberg/a.parquet"),
 ])
 def test_file_uris_become_plain_paths(location, path):
-    assert lake_views._local_path(location) == path
+    assert iceberg.local_path(location) == path
 
 
 @pytest.mark.parametrize("text, moment", [
@@ -404,19 +405,19 @@ def test_lake_sql_prefers_the_iceberg_table_to_a_version_folder_table_of_the_sam
     build_lake(tmp_path)
     catalog = LocalCatalog(store=LocalObjectStore(root=str(tmp_path)))
     for table, carriers in [("flights", ["ZZ"]), ("flight_features", ["UA", "DL"])]:
-        folder = tmp_path / version_key("curated", table, "v1")
+        folder = tmp_path / version_key("exports", table, "v1")
         folder.mkdir(parents=True)
         pq.write_table(pa.table({"carrier": carriers}), folder / "part-0.parquet")
-        catalog.publish("curated", table, "v1", [("carrier", "string")])
+        catalog.publish("exports", table, "v1", [("carrier", "string")])
     iceberg = LocalIcebergCatalog(tmp_path).pyiceberg()
-    iceberg.create_namespace("lake_curated")
-    iceberg.create_table("lake_curated.flights", schema=pa.schema([("carrier", pa.string())])).append(
+    iceberg.create_namespace("lake_exports")
+    iceberg.create_table("lake_exports.flights", schema=pa.schema([("carrier", pa.string())])).append(
         pa.table({"carrier": ["B6"]})
     )
     result = lake_sql(
         tmp_path, monkeypatch,
-        "select (select string_agg(carrier, ' ') from lake_curated.flights) || ' / '"
-        " || (select string_agg(carrier, ' ' order by carrier) from lake_curated.flight_features) as c",
+        "select (select string_agg(carrier, ' ') from lake_exports.flights) || ' / '"
+        " || (select string_agg(carrier, ' ' order by carrier) from lake_exports.flight_features) as c",
     )
     assert result.exit_code == 0, result.output
     assert "B6 / DL UA" in result.output

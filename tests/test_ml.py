@@ -37,7 +37,7 @@ from lake_platform.ml.assets import delay_model, delay_predictions
 from lake_platform.ml.tables import read_partitions, read_table
 from lake_platform.settings import PROJECT_ROOT
 
-from daily_tables import publish_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
+from daily_tables import commit_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
 
 # January's late share rises from 22% in training to 27% in the hold-out week; this slower learner still
 # beats the prior-only log loss there (0.575 vs 0.594), the default settings narrowly do not.
@@ -82,9 +82,9 @@ def days(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def put_features(store, catalog, version: str, frame: pd.DataFrame, replaced: list[str]) -> None:
-    """Publish `frame` as days of curated.flight_features, written as Spark writes it."""
-    publish_days(store, catalog, "curated", "flight_features", version, frame, replaced, "part-00000.snappy.parquet")
+def put_features(catalog, frame: pd.DataFrame, replaced: list[str], location: str | None = None) -> None:
+    """Commit `frame` as the days `replaced` of the Iceberg table curated.flight_features, as its Spark job does."""
+    commit_days(catalog, "curated", "flight_features", frame, replaced, location)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def lake(tmp_path_factory, features):
     """A lake whose catalog has curated.flight_features (daily partitions), as the curated Spark job writes it."""
     store = LocalObjectStore(root=str(tmp_path_factory.mktemp("lake")))
     catalog = LocalCatalog(store=store)
-    put_features(store, catalog, "v1", features, days(FIRST, LAST))
+    put_features(catalog, features, days(FIRST, LAST))
     return store, catalog
 
 
@@ -181,7 +181,7 @@ def test_failing_script_error_names_the_script_and_shows_its_stderr(lake, tmp_pa
     store, catalog = lake
     script = tmp_path / "broken_train.py"
     script.write_text("import sys\nprint('starting')\nsys.exit('no features channel: boom')\n")
-    channels = {"features": catalog.location("curated", "flight_features")}
+    channels = {"features": training_channel(catalog, "curated", "flight_features")}
     sagemaker = LocalScriptMode(store=store, entry_point=str(script))
     with pytest.raises(TrainingFailed, match="broken_train.py") as error:
         sagemaker.train(dg.build_asset_context(), "broken", channels, {}, "ml/models")
@@ -193,7 +193,7 @@ def test_a_script_that_outlives_its_max_runtime_is_killed(lake, tmp_path):
     store, catalog = lake
     script = tmp_path / "slow_train.py"
     script.write_text("import time\ntime.sleep(60)\n")
-    channels = {"features": catalog.location("curated", "flight_features")}
+    channels = {"features": training_channel(catalog, "curated", "flight_features")}
     sagemaker = LocalScriptMode(store=store, entry_point=str(script), max_runtime_seconds=1)
     with pytest.raises(TrainingFailed, match="slow_train.py was killed after 1 s"):
         sagemaker.train(dg.build_asset_context(), "slow", channels, {}, "ml/models")
@@ -329,7 +329,7 @@ def test_sagemaker_training_job_is_created_as_the_sklearn_container_expects(aws,
     for name in ("model.tar.gz", "output.tar.gz"):
         local_artifact = local_store.get_bytes(f"ml/models/{trained.job_name}/output/{name}")
         store.put_bytes(f"ml/models/job-1/output/{name}", local_artifact)
-    features = f"s3://{BUCKET}/curated/_versions/flight_features/v1/"
+    features = f"s3://{BUCKET}/a/folder/of/parquet/"  # a folder channel: S3Prefix
     context = dg.build_asset_context()
     result = sagemaker.train(context, "job-1", {"features": features}, {"max_iter": 30}, "ml/models")
 
@@ -365,33 +365,44 @@ def test_sagemaker_batch_transform_serves_the_model_with_its_training_code(aws):
     assert uri == transform["TransformOutput"]["S3OutputPath"] == f"s3://{BUCKET}/ml/_scoring/v/output"
 
 
-def test_features_of_a_range_are_read_from_its_glue_partitions_only(aws, features):
-    """On Glue a partitioned table's location is the root of its version folders, which also holds superseded
-    versions: the range's days are read from their partitions' own locations, wherever each one points."""
-    store, _ = aws
+FEATURES_LOCATION = f"s3://{BUCKET}/iceberg/lake_curated.db/flight_features"
+
+
+def glue_features(store, features):
+    """curated.flight_features on Glue: days 29..31 committed, then day 31 replaced by 10 of its flights (its
+    first data file stays under the table's location, for time travel, until the snapshot expires)."""
     glue = GlueCatalog(store=store, region_name=REGION)
     late = features[pd.to_datetime(features["flight_date"]) >= pd.Timestamp("2013-01-29")]
-    put_features(store, glue, "v1", late, days("2013-01-29", LAST))
+    put_features(glue, late, days("2013-01-29", LAST), FEATURES_LOCATION)
     day31 = late[late["flight_date"] == date(2013, 1, 31)]
-    put_features(store, glue, "v2", day31.head(10), ["2013-01-31"])  # day 31 republished, 10 flights now
-    assert {o.key.split("/")[3] for o in store.list("curated/_versions/flight_features/")} == {"v1", "v2"}
+    put_features(glue, day31.head(10), ["2013-01-31"])
+    return glue, late, day31
+
+
+def data_objects(store) -> list[str]:
+    return sorted(o.key for o in store.list("iceberg/lake_curated.db/flight_features/data/"))
+
+
+def test_features_of_a_range_are_read_from_the_current_snapshot_on_glue(aws, features):
+    """On Glue the Iceberg table's location also holds the data files of earlier snapshots: the range's days are
+    read from the current snapshot's files of those days (PyIceberg's GlueCatalog plans them)."""
+    store, _ = aws
+    glue, late, day31 = glue_features(store, features)
+    assert len(data_objects(store)) == 4, "days 29, 30, 31 and the replaced day 31 file"
 
     frame = predictions.features_for_days(store, glue, ["2013-01-28", "2013-01-30", "2013-01-31"])
     day30 = late[late["flight_date"] == date(2013, 1, 30)]
     assert sorted(frame["flight_id"]) == sorted([*day30["flight_id"], *day31.head(10)["flight_id"]])
     assert set(frame["flight_date"]) == {date(2013, 1, 30), date(2013, 1, 31)}
     assert not set(predictions.OUTCOME_COLUMNS) & set(frame.columns)
-    assert predictions.features_for_days(store, glue, ["2013-01-02"]).empty  # no partition: nothing, no error
+    assert predictions.features_for_days(store, glue, ["2013-01-02"]).empty  # no such day: nothing, no error
 
 
-def test_training_on_glue_reads_the_current_partitions_through_a_manifest(aws, features):
-    """The model trains on what the catalog says the table is: a manifest of the current partitions' files, not
-    the table's location (the folder of every version, the superseded day-31 files of v1 included)."""
+def test_training_on_glue_reads_the_current_snapshot_through_a_manifest(aws, features):
+    """The model trains on what the table is now: a manifest of the current snapshot's data files, not the
+    table's location (which holds the replaced day-31 file too)."""
     store, sagemaker = aws
-    glue = GlueCatalog(store=store, region_name=REGION)
-    late = features[pd.to_datetime(features["flight_date"]) >= pd.Timestamp("2013-01-29")]
-    put_features(store, glue, "v1", late, days("2013-01-29", LAST))
-    put_features(store, glue, "v2", late[late["flight_date"] == date(2013, 1, 31)].head(10), ["2013-01-31"])
+    glue, _, _ = glue_features(store, features)
     for name in ("model.tar.gz", "output.tar.gz"):  # moto runs nothing: what the container would write
         store.put_bytes(f"ml/models/job-3/output/{name}", tar_bytes({"metrics.json": b"{}"}))
 
@@ -404,18 +415,18 @@ def test_training_on_glue_reads_the_current_partitions_through_a_manifest(aws, f
     assert source["S3Uri"] == f"s3://{BUCKET}/ml/models/job-3/input/features.manifest"
     prefix, *keys = json.loads(store.get_bytes("ml/models/job-3/input/features.manifest"))
     assert prefix == {"prefix": f"s3://{BUCKET}/"}
-    assert sorted(keys) == [
-        "curated/_versions/flight_features/v1/flight_date=2013-01-29/part-00000.snappy.parquet",
-        "curated/_versions/flight_features/v1/flight_date=2013-01-30/part-00000.snappy.parquet",
-        "curated/_versions/flight_features/v2/flight_date=2013-01-31/part-00000.snappy.parquet",
-    ]
+    assert len(keys) == 3 and set(keys) < set(data_objects(store))
+    assert sorted(k.split("/")[-2] for k in keys) == [f"flight_date={d}" for d in days("2013-01-29", LAST)]
+    day31 = pd.read_parquet(io.BytesIO(store.get_bytes(next(k for k in keys if "2013-01-31" in k))))
+    assert len(day31) == 10
 
 
 def test_local_training_channel_of_a_partitioned_table_holds_its_days(lake, tmp_path):
-    """Locally the channel copies each current partition folder under its own name, as the manifest does."""
+    """Locally the channel is the current snapshot's files, one per day here, each copied under its partition
+    folder's name, as the manifest does."""
     store, catalog = lake
     channel = training_channel(catalog, "curated", "flight_features")
-    assert [Path(c).name for c in channel] == [f"flight_date={d}" for d in days(FIRST, LAST)]
+    assert sorted(Path(c).parent.name for c in channel) == [f"flight_date={d}" for d in days(FIRST, LAST)]
 
 
 def test_failed_sagemaker_job_raises_with_its_failure_reason(aws):
@@ -462,14 +473,16 @@ class NoBatchJobs(LocalScriptMode):
 
 
 @pytest.fixture
-def fresh(lake, trained, tmp_path):
-    """A copy of the lake with its features and approved model, and no predictions table yet."""
+def fresh(lake, trained, features, tmp_path):
+    """A new lake with the same features and the approved model, and no predictions table yet (the features
+    committed again: an Iceberg table's metadata names its files by absolute path, so a copy would share them)."""
     source, root = Path(lake[0].root), tmp_path / "lake"
-    for part in ("curated", "catalog/lake_curated", "ml/models"):
-        shutil.copytree(source / part, root / part, symlinks=True)
+    shutil.copytree(source / "ml" / "models", root / "ml" / "models", symlinks=True)
     store = LocalObjectStore(root=str(root))
+    catalog = LocalCatalog(store=store)
+    put_features(catalog, features, days(FIRST, LAST))
     BATCH_JOBS.clear()
-    return store, LocalCatalog(store=store)
+    return store, catalog
 
 
 def predict(lake, first: str, last: str | None = None, sagemaker=None, threshold: float | None = None):
@@ -554,7 +567,7 @@ def test_a_day_without_flights_any_more_disappears_when_it_is_rerun(fresh, featu
     store, catalog = fresh
     predict(fresh, "2013-01-26", "2013-01-31")
     before = published(fresh)
-    put_features(store, catalog, "v2", features.iloc[:0], ["2013-01-29"])  # the day's flights are gone
+    put_features(catalog, features.iloc[:0], ["2013-01-29"])  # the day's flights are gone
     result = predict(fresh, "2013-01-29", sagemaker=NoBatchJobs(store=store))
     assert metadata(result)["dagster/row_count"] == 0
     assert "2013-01-29" not in catalog.partitions("ml", "delay_predictions")
@@ -570,7 +583,7 @@ def test_predictions_on_s3_are_published_as_glue_partitions(aws, lake, trained, 
     local_store = lake[0]
     for key in (trained.model_key, trained.source_key, registry.APPROVED_KEY):
         store.put_bytes(key, local_store.get_bytes(key))
-    put_features(store, glue, "v1", features, days(FIRST, LAST))
+    put_features(glue, features, days(FIRST, LAST), FEATURES_LOCATION)
     result = predict((store, glue), "2013-01-25", "2013-01-27")
     assert metadata(result)["days_scored"] == 2
     located = glue.partitions("ml", "delay_predictions")

@@ -1,9 +1,9 @@
 """The table catalog: a local JSON catalog with pointer-swap publish, or the AWS Glue Data Catalog.
 
-The clean and quarantine zones (`ICEBERG_ZONES`) are Apache Iceberg tables: the Spark job that writes one
+The clean, quarantine and curated zones (`ICEBERG_ZONES`) are Apache Iceberg tables: the Spark job that writes one
 commits it itself (spark_jobs/lake_tables.py), in Iceberg's catalog (locally Iceberg's JDBC catalog on SQLite,
 adapters/iceberg.py; on AWS the Glue Data Catalog), and readers address it as `Catalog.iceberg_table`. What
-follows is how the other zones' tables (curated, ML outputs, exports, the raw inventory) are still published.
+follows is how the other zones' tables (ML outputs, exports, the raw inventory) are still published.
 
 A table's data lives in immutable version folders (`<zone>/_versions/<table>/<version>/`). Publishing
 points the table at a new version in one step, so readers see the old version or the new one, never a
@@ -56,7 +56,7 @@ class SchemaVersion:
 
 # Zones whose tables are Iceberg tables; `raw_index` holds, per daily dataset, the days of each raw file
 # (spark_jobs/raw_index.py), so that a day's clean run reads that day's raw files only.
-ICEBERG_ZONES = frozenset({"clean", "quarantine", "raw_index"})
+ICEBERG_ZONES = frozenset({"clean", "quarantine", "curated", "raw_index"})
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's and Hive's folder for a NULL partition value
 
 
@@ -119,19 +119,29 @@ class Catalog(dg.ConfigurableResource):
     def tables(self, zone: str) -> list[TableInfo]:
         raise NotImplementedError
 
-    def spark_input(self, zone: str, table: str, values: list[str] | None = None) -> str | dict:
-        """How a Spark job reads the table (spark_jobs/lake_tables.py read_table): its location, or for a
-        partitioned table the locations of its partitions among `values` (all partitions if None)."""
-        info = self.get(zone, table)
-        if info is None:
+    def spark_input(self, zone: str, table: str, values: list[str] | None = None) -> dict:
+        """How a Spark job reads an Iceberg table (spark_jobs/lake_tables.py read_table): its current snapshot,
+        only the partitions among `values` (all if None). A clear LookupError when it does not exist yet."""
+        identifier = self.iceberg_table(zone, table)
+        if self.get(zone, table) is None:
             self.location(zone, table)  # raises the clear LookupError
-        if zone in ICEBERG_ZONES:  # the job reads the current snapshot, only the days asked for
-            return {"iceberg": self.iceberg_table(zone, table), "values": values}
-        if not info.partition_keys:
-            return info.location
-        wanted = None if values is None else set(values)
-        paths = [loc for v, loc in sorted(self.partitions(zone, table).items()) if wanted is None or v in wanted]
-        return {"paths": paths, "partition_column": info.partition_keys[0], "columns": [list(c) for c in info.columns]}
+        return {"iceberg": identifier, "values": values}
+
+    def data_files(self, zone: str, table: str, values: list[str] | None = None) -> list[str]:
+        """The data files (URIs; local paths locally) of an Iceberg table's current snapshot, only the partitions
+        among `values` of a partitioned table when given: what a reader outside Spark (pandas, a SageMaker
+        channel) reads, exact because the tables are copy-on-write (iceberg.planned_files)."""
+        from lake_platform.adapters.iceberg import current_files
+
+        with self.pyiceberg() as catalog:
+            table_ = _load_iceberg(catalog, self.database(zone), table)
+            if table_ is None:
+                self.location(zone, table)  # raises the clear LookupError
+            return current_files(f"{self.database(zone)}.{table}", table_, values)
+
+    def pyiceberg(self):
+        """A context manager: PyIceberg's catalog of the lake's Iceberg tables (None when there is none yet)."""
+        raise NotImplementedError
 
     def location(self, zone: str, table: str) -> str:
         info = self.get(zone, table)
@@ -140,6 +150,17 @@ class Catalog(dg.ConfigurableResource):
                 f"table {self.database(zone)}.{table} is not in the catalog: materialize its asset first"
             )
         return info.location
+
+
+def _load_iceberg(catalog, database: str, table: str):
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    if catalog is None:
+        return None
+    try:
+        return catalog.load_table((database, table))
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
 
 
 def _prune_versions(store: ObjectStore, zone: str, table: str, keep: set[str]) -> None:
@@ -208,6 +229,9 @@ class LocalCatalog(Catalog):
         from lake_platform.adapters.iceberg import LocalIcebergCatalog
 
         return LocalIcebergCatalog(Path(self.store.root).resolve())
+
+    def pyiceberg(self):
+        return self._iceberg().opened()
 
     def get(self, zone: str, table: str) -> TableInfo | None:
         if zone in ICEBERG_ZONES:

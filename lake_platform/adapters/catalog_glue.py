@@ -12,6 +12,8 @@ that metadata file) and never published: `publish` refuses to swap a version fol
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from pydantic import Field
 
 from lake_platform.adapters.catalog import (
@@ -51,6 +53,21 @@ class GlueCatalog(Catalog):
     def iceberg_catalog_name(self) -> str:
         """The Spark catalog the jobs address Iceberg tables through: Iceberg's GlueCatalog on this catalog."""
         return CATALOG_NAME
+
+    @contextmanager
+    def pyiceberg(self):
+        """PyIceberg's GlueCatalog on this Glue catalog, reading metadata files from S3 with boto3
+        (iceberg_s3.Boto3FileIO) at the store's endpoint and region."""
+        from pyiceberg.catalog.glue import GlueCatalog as PyIcebergGlue
+
+        from lake_platform.adapters import iceberg_s3
+
+        properties = {"py-io-impl": f"{iceberg_s3.__name__}.Boto3FileIO"}
+        region = getattr(self.store, "region_name", None) or self.region_name
+        endpoint = getattr(self.store, "endpoint_url", None) or self.endpoint_url
+        properties.update({iceberg_s3.S3_REGION: region} if region else {})
+        properties.update({iceberg_s3.S3_ENDPOINT: endpoint} if endpoint else {})
+        yield PyIcebergGlue(CATALOG_NAME, client=self._client(), **properties)
 
     def get(self, zone: str, table: str) -> TableInfo | None:
         t = _glue_table(self._client(), self.database(zone), table)

@@ -16,7 +16,7 @@ Spark's catalog is named `lake` in both deployments (on AWS the Glue Data Catalo
 several local lakes in turn (a test session), so `use_lake` points the session's `lake` at a lake and drops
 the catalog Spark already built when the lake changes.
 
-The clean and quarantine zones are Iceberg tables; curated, ML outputs and exports are still version folders.
+The clean, quarantine and curated zones are Iceberg tables; ML outputs and exports are still version folders.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 # Glue 5.0 runs Iceberg 1.7.1 on Spark 3.5 (Scala 2.12): the same runtime locally, so both deployments write
 # the same table format version and metadata.
@@ -196,6 +197,52 @@ class LocalIcebergCatalog:
 
         self.database.parent.mkdir(parents=True, exist_ok=True)
         return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{self.database}", warehouse=self.warehouse.as_uri())
+
+
+def local_path(location: str) -> str:
+    """A data file's location as a local reader opens it: `file:/x` and `file:///x` become `/x` (as PyIceberg's
+    own file IO resolves them); other schemes (s3://...) are left as they are."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return f"{parsed.netloc}{parsed.path}"
+    return location
+
+
+def planned_files(name: str, tasks, error: type[Exception] = ValueError) -> list[str]:
+    """The data files of a planned scan (`scan.plan_files()`), sorted; refused (`error`) when one has delete
+    files (merge-on-read), which reading the Parquet files alone would not apply. The lake's tables are
+    copy-on-write, so their scans have none."""
+    files = []
+    for task in tasks:
+        if task.delete_files:
+            deletes = sorted(local_path(d.file_path) for d in task.delete_files)
+            raise error(
+                f"{name}: the snapshot has delete files (merge-on-read), e.g. {deletes[0]} for "
+                f"{local_path(task.file.file_path)}; only copy-on-write tables are read as plain Parquet here (set "
+                "the table's write.delete.mode, write.update.mode and write.merge.mode to copy-on-write and "
+                "rewrite its data)"
+            )
+        files.append(local_path(task.file.file_path))
+    return sorted(files)
+
+
+def current_files(name: str, table, values: list[str] | None = None) -> list[str]:
+    """The data files of the table's current snapshot (PyIceberg `Table`), only those of the partitions
+    `values` of its identity partition column (a daily table's days) when given; none for an empty table."""
+    from pyiceberg.expressions import AlwaysTrue, In
+
+    if table.current_snapshot() is None:
+        return []
+    row_filter = AlwaysTrue()
+    if values is not None:
+        fields = table.spec().fields
+        if not fields:
+            raise ValueError(f"{name} is not partitioned: read it whole (values=None)")
+        column = table.schema().find_field(fields[0].source_id).name
+        if not values:
+            return []
+        row_filter = In(column, set(values))
+    return planned_files(name, table.scan(row_filter=row_filter).plan_files())
 
 
 def _table_info(database: str, name: str, table):

@@ -8,7 +8,7 @@ scan has delete files is refused rather than read wrong. Columns are matched by 
 read as NULL in the files written before the rename), and the view has the snapshot's schema: columns missing
 from every file read as NULL, columns dropped from the table are left out.
 
-Each Iceberg namespace of the local catalog (`lake_clean`, `lake_quarantine`: the catalog database names)
+Each Iceberg namespace of the local catalog (`lake_clean`, `lake_curated`, ...: the catalog database names)
 becomes a DuckDB schema, each table a view `"<namespace>"."<table>"`. A view lists its snapshot's files, so it
 is pinned to the snapshot it was created for: `configure` again to follow new commits (the dbt-duckdb plugin
 does it once per dbt invocation).
@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from lake_platform.adapters.iceberg import LocalIcebergCatalog
+from lake_platform.adapters.iceberg import LocalIcebergCatalog, planned_files
 
 __all__ = [  # and `Plugin`, the dbt-duckdb plugin, built when first looked up
     "IcebergView",
@@ -64,15 +63,6 @@ def _quote(name: str) -> str:
 
 def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _local_path(location: str) -> str:
-    """A data file's location as DuckDB reads it: `file:/x` and `file:///x` become `/x` (as PyIceberg's own
-    file IO resolves them); other schemes (s3://...) are left to DuckDB."""
-    parsed = urlparse(location)
-    if parsed.scheme == "file":
-        return f"{parsed.netloc}{parsed.path}"
-    return location
 
 
 def duckdb_type(kind) -> str:
@@ -139,19 +129,7 @@ class IcebergView:
 
 
 def _data_files(name: str, tasks) -> list[str]:
-    """The planned data files of a scan; refused when one has delete files (merge-on-read), which a plain
-    Parquet read would not apply."""
-    files = []
-    for task in tasks:
-        if task.delete_files:
-            deletes = sorted(_local_path(d.file_path) for d in task.delete_files)
-            raise LakeViewError(
-                f"{name}: the snapshot has delete files (merge-on-read), e.g. {deletes[0]} for "
-                f"{_local_path(task.file.file_path)}; DuckDB reads only copy-on-write tables here (set the table's "
-                "write.delete.mode, write.update.mode and write.merge.mode to copy-on-write and rewrite its data)"
-            )
-        files.append(_local_path(task.file.file_path))
-    return sorted(files)
+    return planned_files(name, tasks, LakeViewError)
 
 
 def _snapshot_as_of(name: str, table, as_of: datetime) -> int | None:

@@ -32,6 +32,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from lake_platform.adapters.catalog import ICEBERG_ZONES
 from lake_platform.adapters.storage import ObjectStore
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "ml" / "train.py"
@@ -74,8 +75,8 @@ class ModelTraining(dg.ConfigurableResource):
         output_key_prefix: str,
     ) -> TrainingResult:
         """Run the script on `channels`; artifacts under the prefix. A channel is the location of a Parquet folder,
-        or a list of folders: the current partitions of a partitioned table (`training_channel`), each arriving in
-        the channel under its own folder name (`flight_date=<day>/`), where the script reads the value back."""
+        or a list of Parquet files: an Iceberg table's current data files (`training_channel`), each arriving in
+        the channel under its partition folder's name (`flight_date=<day>/<file>`)."""
         raise NotImplementedError
 
     def batch_predict(
@@ -196,13 +197,22 @@ def load_handlers(script: Path):
 
 
 def training_channel(catalog, zone: str, table: str) -> str | list[str]:
-    """What a training job reads of a cataloged table: its location, or for a partitioned table the locations of
-    its current partitions. Not the partitioned table's location: on Glue that is the folder of all its versions,
-    superseded ones included (kept for in-flight readers), so reading it whole would count a replaced day twice."""
-    info = catalog.get(zone, table)
-    if info is None or not info.partition_keys:
+    """What a training job reads of a cataloged table: an Iceberg table's current data files, never its location
+    (which also holds the files of earlier snapshots, kept for time travel until they expire), or the folder of a
+    version-folder table. A clear error for a table without data."""
+    if zone not in ICEBERG_ZONES:
         return catalog.location(zone, table)  # raises the clear LookupError for a missing table
-    return [location for _, location in sorted(catalog.partitions(zone, table).items())]
+    files = catalog.data_files(zone, table)
+    if not files:
+        raise FileNotFoundError(f"{catalog.database(zone)}.{table} has no data files in its current snapshot")
+    return files
+
+
+def channel_name(file: str) -> str:
+    """Where a channel's file lands in the channel: `<partition folder>/<file name>` (Iceberg's data files of a
+    partitioned table sit in `<column>=<value>/` folders; the names are unique per table)."""
+    parent, _, name = file.rstrip("/").rpartition("/")
+    return f"{parent.rpartition('/')[2]}/{name}"
 
 
 class LocalScriptMode(ModelTraining):
@@ -222,8 +232,10 @@ class LocalScriptMode(ModelTraining):
                 if isinstance(location, str):
                     shutil.copytree(location, opt_ml / "input" / "data" / name)
                     continue
-                for folder in location:
-                    shutil.copytree(folder, opt_ml / "input" / "data" / name / Path(folder.rstrip("/")).name)
+                for file in location:
+                    target = opt_ml / "input" / "data" / name / channel_name(file)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(file, target)
                 (opt_ml / "input" / "data" / name).mkdir(parents=True, exist_ok=True)
             (opt_ml / "model").mkdir()
             (opt_ml / "output" / "data").mkdir(parents=True)

@@ -46,15 +46,14 @@ class SageMakerTraining(ModelTraining):
             raise ValueError(f"{uri} is outside the lake ({root})")
         return uri[len(root) :]
 
-    def _manifest(self, prefix: str, job_name: str, name: str, folders: list[str]) -> str:
-        """A SageMaker manifest file listing every object of `folders` (a partitioned table's current partitions),
-        relative to the lake's root: in File mode each object lands in the channel at its relative path, so
-        `<table version>/flight_date=<day>/part-*.parquet` keeps the partition value in its folder name."""
+    def _manifest(self, prefix: str, job_name: str, name: str, files: list[str]) -> str:
+        """A SageMaker manifest file listing `files` (an Iceberg table's current data files) relative to the lake's
+        root: in File mode each object lands in the channel at its relative path, so the files of an earlier
+        snapshot under the same table location never reach the script."""
         root = self.store.uri("")
-        keys = [o.key for folder in folders for o in self.store.list(self._key(folder).rstrip("/") + "/")
-                if not o.key.rsplit("/", 1)[-1].startswith(("_", "."))]
+        keys = [self._key(f) for f in files]
         if not keys:
-            raise FileNotFoundError(f"channel {name}: no objects under its {len(folders)} partition folder(s)")
+            raise FileNotFoundError(f"channel {name}: no files")
         key = self._job_key(prefix, job_name, f"input/{name}.manifest")
         self.store.put_bytes(key, json.dumps([{"prefix": root}, *keys]).encode())
         return self.store.uri(key)

@@ -1,35 +1,42 @@
-"""Curated (Spark on EMR Serverless): datasets built from the clean tables."""
+"""Curated (Spark on EMR Serverless): datasets built from the clean tables, as Apache Iceberg tables.
+
+A curated job reads the clean tables' days of its run and commits its own table (spark_jobs/lake_tables.py):
+the run's days are replaced in one commit (copy-on-write), other days are kept, and readers see the previous
+snapshot or the new one. The materialization records the snapshot id it committed.
+"""
 
 import dagster as dg
 
 from lake_platform import partitions
-from lake_platform.adapters.catalog import Catalog, new_version, version_key
+from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.spark import SparkJobs
-from lake_platform.adapters.storage import ObjectStore
 
-KINDS = {"spark", "emrserverless", "parquet"}
-
+KINDS = {"spark", "emrserverless", "iceberg"}
+PARTITION_COLUMN = "flight_date"
 
 PARTITIONED = dict(partitions_def=partitions.DAILY, backfill_policy=partitions.SINGLE_RUN)
 
 
-def run_curated_job(context, store, catalog, emr, table: str, job: str, inputs: dict[str, str], description: str):
-    """Run the job over this run's days (daily partitions by flight_date) and publish those days."""
-    version = new_version(context.run_id)
+def run_curated_job(context, catalog, emr, table: str, job: str, inputs: dict[str, str], description: str):
+    """Run the job over this run's days (daily partitions by flight_date); it replaces those days of the table."""
     days = context.partition_keys
     params = {k: catalog.spark_input("clean", v, days) for k, v in inputs.items()}
-    params["output"] = store.uri(version_key("curated", table, version))
+    identifier = catalog.iceberg_table("curated", table)
+    params["output"] = {
+        "iceberg": identifier,
+        "partition_column": PARTITION_COLUMN,
+        "replace": {"first": days[0], "last": days[-1]},
+        "description": description,
+    }
     meta = emr.run(context, job, params)
-    info = catalog.publish(
-        "curated", table, version, [tuple(c) for c in meta["schema"]], description, "flight_date", days
-    )
-    stats = {k: v for k, v in meta.items() if k not in ("schema", "rows")}
+    stats = {k: v for k, v in meta.items() if k not in ("schema", "rows", "snapshot_id")}
     return dg.MaterializeResult(
         metadata={
             **partitions.row_count(context, meta["rows"]),
             **stats,
-            "version": version,
-            "location": info.location,
+            "table": identifier,
+            "snapshot_id": dg.MetadataValue.text(str(meta["snapshot_id"])),
+            "location": f"{identifier} @ snapshot {meta['snapshot_id']}",
             "days": f"{days[0]} .. {days[-1]} ({len(days)})",
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in meta["schema"]]),
         }
@@ -46,11 +53,11 @@ def run_curated_job(context, store, catalog, emr, table: str, job: str, inputs: 
     automation_condition=partitions.on_upstream_update(ignore=[dg.AssetKey(["clean", "planes"])]),
     **PARTITIONED,
 )
-def flight_features(context: dg.AssetExecutionContext, store: ObjectStore, catalog: Catalog, emr: SparkJobs):
+def flight_features(context: dg.AssetExecutionContext, catalog: Catalog, emr: SparkJobs):
     """One row per flight with the weather at its origin airport and scheduled hour, and its plane's
     attributes: the features of the arrival-delay model."""
     return run_curated_job(
-        context, store, catalog, emr, "flight_features", "curated_features",
+        context, catalog, emr, "flight_features", "curated_features",
         {"flights": "flights", "weather": "weather", "planes": "planes"},
         "flights joined with origin weather at the scheduled hour and plane attributes",
     )
@@ -64,11 +71,11 @@ def flight_features(context: dg.AssetExecutionContext, store: ObjectStore, catal
     automation_condition=partitions.ON_UPSTREAM_UPDATE,
     **PARTITIONED,
 )
-def route_performance_daily(context: dg.AssetExecutionContext, store: ObjectStore, catalog: Catalog, emr: SparkJobs):
+def route_performance_daily(context: dg.AssetExecutionContext, catalog: Catalog, emr: SparkJobs):
     """Per day and route (origin, destination): flights, cancellations, arrivals, late arrivals
     (> 15 min), on-time rate and mean delays."""
     return run_curated_job(
-        context, store, catalog, emr, "route_performance_daily", "route_performance",
+        context, catalog, emr, "route_performance_daily", "route_performance",
         {"flights": "flights"},
         "daily performance of every route",
     )

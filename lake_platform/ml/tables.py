@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from lake_platform.adapters.catalog import Catalog
+from lake_platform.adapters.catalog import ICEBERG_ZONES, Catalog
 from lake_platform.adapters.storage import ObjectStore
 
 
@@ -30,10 +30,20 @@ def read_partitions(store: ObjectStore, catalog: Catalog, zone: str, table: str,
     Glue the partitions of one table live in different version folders under the table's location (which also
     holds superseded versions kept for in-flight readers), so only the partition locations are the table.
     A value with no partition (a day with no rows) is skipped; none at all gives an empty frame.
+
+    An Iceberg table (the curated zone) is read from its current snapshot's data files of those partitions
+    (`Catalog.data_files`), which hold the partition column themselves.
     """
     info = catalog.get(zone, table)
     if info is None:
         catalog.location(zone, table)  # raises the clear "materialize its asset first" LookupError
+    if zone in ICEBERG_ZONES:
+        files = catalog.data_files(zone, table, sorted(set(values)))
+        parts = [_read_file(store, f, columns) for f in files]
+        if not parts:
+            return pd.DataFrame(columns=columns or [name for name, _ in info.columns])
+        # Permissive: writers differ in physical types of one Iceberg type (Spark string, PyIceberg large_string).
+        return pa.concat_tables(parts, promote_options="permissive").to_pandas()
     if not info.partition_keys:
         raise ValueError(f"{catalog.database(zone)}.{table} is not partitioned: read it with read_table")
     column = info.partition_keys[0]
@@ -46,6 +56,20 @@ def read_partitions(store: ObjectStore, catalog: Catalog, zone: str, table: str,
     if not parts:
         return pd.DataFrame(columns=columns or [name for name, _ in info.columns])
     return pa.concat_tables(parts, promote_options="default").to_pandas()
+
+
+def _read_file(store: ObjectStore, location: str, columns=None) -> pa.Table:
+    """One Parquet file: a local path, or an `s3://` URI read through the store. Of `columns`, those the file
+    has (a file written before a column was added has none of it: the concatenation fills it with nulls)."""
+    source = location
+    if location.startswith("s3://"):
+        root = store.uri("")
+        if not location.startswith(root):
+            raise ValueError(f"{location} is outside the lake ({root})")
+        source = io.BytesIO(store.get_bytes(location[len(root) :]))
+    parquet = pq.ParquetFile(source)
+    present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+    return parquet.read(columns=present)
 
 
 def _read_arrow(store: ObjectStore, location: str, columns=None, filters=None) -> pa.Table:
