@@ -202,11 +202,11 @@ def sql(sql: str, snapshots: tuple[str, ...], as_of: str | None) -> None:
     `lake_clean.flights`, `lake_curated.flight_features`, `lake_quarantine.flights`) and the warehouse's
     dbt models (e.g. `mart_carrier_ontime_monthly`), in DuckDB.
 
-    The clean, quarantine and curated tables are Iceberg tables, read at their current snapshot. Time travel:
+    The clean, quarantine, curated and ML tables are Iceberg tables, read at their current snapshot. Time travel:
     `--snapshot lake_clean.flights=ID` reads that table at that snapshot (repeatable, one per table);
     `--as-of 2024-05-01T10:00:00Z` reads every Iceberg table at the snapshot that was current then (reading
     a table whose first snapshot is later is an error; a `--snapshot` wins over `--as-of` for its table).
-    Version-folder tables (ML, exports, raw) are always read at their current version, and the
+    Version-folder tables (exports, the raw inventory) are always read at their current version, and the
     warehouse's models as dbt last built them.
     """
     import duckdb

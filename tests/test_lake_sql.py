@@ -1,7 +1,7 @@
 """`lake sql`, the local Athena: every catalog table as `<database>.<table>`, beside the DuckDB warehouse.
 
-The clean, quarantine and curated tables are Iceberg tables (written here with PyIceberg into the lake's local
-catalog); the other zones' tables (ML outputs, exports) are version folders published by LocalCatalog."""
+The clean, quarantine, curated and ML tables are Iceberg tables (written here with PyIceberg into the lake's local
+catalog); the other zones' tables (exports, the raw inventory) are version folders published by LocalCatalog."""
 
 import datetime as dt
 
@@ -63,7 +63,7 @@ def lake(tmp_path, monkeypatch):
     commit(root, "curated", "flight_features", pa.table({"flight_id": [1, 2, 3]}))
     publish(root, "exports", "carrier_ontime", "v1", {"part-00000.parquet": pa.table({"carrier": ["UA", "AA"]})})
     # A daily version-folder table: Hive-style `flight_date=<day>/` folders, the files without the column.
-    publish(root, "ml", "delay_predictions", "v1", {
+    publish(root, "exports", "daily_origins", "v1", {
         "flight_date=2013-01-01/part-00000.parquet": pa.table({"origin": ["JFK", "LGA"]}),
         "flight_date=2013-01-02/part-00000.parquet": pa.table({"origin": ["EWR"]}),
     })
@@ -83,7 +83,7 @@ def lake_sql(query):
 
 def test_every_catalog_table_is_queryable_as_database_dot_table(lake):
     for table, rows in [("lake_clean.planes", 2), ("lake_quarantine.flights", 2), ("lake_curated.flight_features", 3),
-                        ("lake_exports.carrier_ontime", 2), ("lake_ml.delay_predictions", 3)]:
+                        ("lake_exports.carrier_ontime", 2), ("lake_exports.daily_origins", 3)]:
         result = lake_sql(f"select count(*) || ' rows' as n from {table}")
         assert result.exit_code == 0, result.output
         assert f"{rows} rows" in result.output
@@ -100,7 +100,7 @@ def test_a_daily_partitioned_table_reads_its_partition_column(lake):
 def test_a_daily_version_folder_table_reads_its_partition_column_from_the_folder_names(lake):
     result = lake_sql(
         "select string_agg(origin || '@' || flight_date, ' ' order by origin) as f"
-        " from lake_ml.delay_predictions"
+        " from lake_exports.daily_origins"
     )
     assert result.exit_code == 0, result.output
     assert "EWR@2013-01-02 JFK@2013-01-01 LGA@2013-01-01" in result.output

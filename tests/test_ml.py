@@ -28,13 +28,14 @@ from moto import mock_aws
 from lake_platform import partitions
 from lake_platform.adapters.catalog import LocalCatalog
 from lake_platform.adapters.catalog_glue import GlueCatalog
+from lake_platform.adapters.iceberg import LocalIcebergCatalog
 from lake_platform.adapters.sagemaker import LocalScriptMode, TrainingFailed, TrainingResult, tar_bytes, training_channel
 from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.ml import predictions, registry, train
 from lake_platform.cli import _lake_views
 from lake_platform.ml.assets import delay_model, delay_predictions
-from lake_platform.ml.tables import read_partitions, read_table
+from lake_platform.ml.tables import read_partitions
 from lake_platform.settings import PROJECT_ROOT
 
 from daily_tables import commit_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
@@ -82,9 +83,9 @@ def days(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def put_features(catalog, frame: pd.DataFrame, replaced: list[str], location: str | None = None) -> None:
+def put_features(catalog, frame: pd.DataFrame, replaced: list[str]) -> None:
     """Commit `frame` as the days `replaced` of the Iceberg table curated.flight_features, as its Spark job does."""
-    commit_days(catalog, "curated", "flight_features", frame, replaced, location)
+    commit_days(catalog, "curated", "flight_features", frame, replaced)
 
 
 @pytest.fixture(scope="module")
@@ -242,12 +243,12 @@ def test_model_and_predictions_assets_publish_the_hold_out_window(lake, features
     assert check.check_name == "delay_model_beats_baseline" and check.passed
     approved = registry.approved_model(store)
     assert approved.metrics["cutoff_date"] == CUTOFF
-    table = read_table(store, catalog.location("ml", "delay_predictions"))
+    table = read_partitions(store, catalog, "ml", "delay_predictions", days(FIRST, LAST))
     window = features[pd.to_datetime(features["flight_date"]) > pd.Timestamp(approved.metrics["cutoff_date"])]
     assert len(table) == table["flight_id"].nunique() == len(window)  # cancelled flights are scored too
     assert set(table["flight_id"]) == set(window["flight_id"])
     assert table["flight_date"].min() == date(2013, 1, 26)
-    assert all(type(d) is date for d in table["flight_date"])  # dates, from the partition folders
+    assert all(type(d) is date for d in table["flight_date"])
     assert set(table["model_version"]) == {approved.job_name}
     assert not store.list("ml/_scoring/")  # scratch files are removed
 
@@ -259,26 +260,27 @@ def test_model_and_predictions_assets_publish_the_hold_out_window(lake, features
     assert meta["rows_in_run"] == len(window) and meta["model_version"] == approved.job_name
     assert "dagster/row_count" not in meta  # the range's total would read as each day's count
     assert meta["window"] == f"{FIRST} .. {LAST} (31 days)" and meta["cutoff_date"] == CUTOFF
+    current = LocalIcebergCatalog(Path(store.root)).pyiceberg().load_table(("lake_ml", "delay_predictions"))
+    assert meta["snapshot_id"] == str(current.current_snapshot().snapshot_id)
+    assert meta["table"] == "lake.lake_ml.delay_predictions"
 
 
-def test_predictions_are_written_hive_style_and_read_back_with_dates_by_duckdb(lake, materialized):
-    """Same layout as the other partitioned tables: the date only in the folder name, so `lake sql` (DuckDB,
-    hive_partitioning) and read_table agree, and the column is a DATE, not a string."""
+def test_predictions_are_an_iceberg_table_read_back_with_dates_by_duckdb(lake, materialized):
+    """An Iceberg table like the clean and curated ones (format v2, copy-on-write, a day per partition), so
+    `lake sql` reads it through the lake views, the column a DATE."""
     store, catalog = lake
-    location = Path(catalog.location("ml", "delay_predictions"))
-    assert sorted(catalog.partitions("ml", "delay_predictions")) == days("2013-01-26", LAST)
-    files = sorted(location.rglob("*.parquet"))
-    assert [f.relative_to(location).as_posix() for f in files] == [
-        f"flight_date={d}/part-00000.parquet" for d in days("2013-01-26", LAST)
-    ]
-    assert "flight_date" not in pq.read_schema(files[0]).names
+    table = LocalIcebergCatalog(Path(store.root)).pyiceberg().load_table(("lake_ml", "delay_predictions"))
+    assert [f.name for f in table.spec().fields] == ["flight_date"]
+    assert table.format_version == 2 and table.properties["write.delete.mode"] == "copy-on-write"
+    files = catalog.data_files("ml", "delay_predictions")
+    assert sorted(Path(f).parent.name for f in files) == [f"flight_date={d}" for d in days("2013-01-26", LAST)]
     with duckdb.connect() as con:
         _lake_views(con, Path(store.root))
         rows = con.sql(
             "select typeof(flight_date), count(*), count(distinct flight_id) from lake_ml.delay_predictions group by 1"
         ).fetchall()
-    table = read_table(store, str(location))
-    assert rows == [("DATE", len(table), len(table))]
+    frame = read_partitions(store, catalog, "ml", "delay_predictions", days(FIRST, LAST))
+    assert rows == [("DATE", len(frame), len(frame))]
 
 
 def test_a_model_that_misses_the_bar_is_not_approved_and_blocks_the_predictions(lake, materialized):
@@ -365,15 +367,12 @@ def test_sagemaker_batch_transform_serves_the_model_with_its_training_code(aws):
     assert uri == transform["TransformOutput"]["S3OutputPath"] == f"s3://{BUCKET}/ml/_scoring/v/output"
 
 
-FEATURES_LOCATION = f"s3://{BUCKET}/iceberg/lake_curated.db/flight_features"
-
-
 def glue_features(store, features):
     """curated.flight_features on Glue: days 29..31 committed, then day 31 replaced by 10 of its flights (its
     first data file stays under the table's location, for time travel, until the snapshot expires)."""
     glue = GlueCatalog(store=store, region_name=REGION)
     late = features[pd.to_datetime(features["flight_date"]) >= pd.Timestamp("2013-01-29")]
-    put_features(glue, late, days("2013-01-29", LAST), FEATURES_LOCATION)
+    put_features(glue, late, days("2013-01-29", LAST))
     day31 = late[late["flight_date"] == date(2013, 1, 31)]
     put_features(glue, day31.head(10), ["2013-01-31"])
     return glue, late, day31
@@ -502,8 +501,13 @@ def predict(lake, first: str, last: str | None = None, sagemaker=None, threshold
 
 def published(lake) -> pd.DataFrame:
     store, catalog = lake
-    table = read_table(store, catalog.location("ml", "delay_predictions"))
+    table = read_partitions(store, catalog, "ml", "delay_predictions", days(FIRST, LAST))
     return table.sort_values("flight_id", ignore_index=True) if len(table) else table
+
+
+def predicted_days(catalog) -> list[str]:
+    """The days the predictions table has rows for (its current snapshot's partitions)."""
+    return sorted({Path(f).parent.name.split("=", 1)[1] for f in catalog.data_files("ml", "delay_predictions")})
 
 
 def metadata(result) -> dict:
@@ -524,8 +528,8 @@ def test_a_range_inside_the_training_window_publishes_empty_days_without_a_batch
     assert (meta["rows_in_run"], meta["days_in_training_window"], meta["days_scored"]) == (0, 10, 0)
     assert meta["cutoff_date"] == CUTOFF and meta["window"] == "2013-01-01 .. 2013-01-10 (10 days)"
     assert len(result.asset_materializations_for_node("ml__delay_predictions")) == 10
-    assert catalog.get("ml", "delay_predictions") is not None  # published, with no day of data
-    assert catalog.partitions("ml", "delay_predictions") == {}
+    assert catalog.get("ml", "delay_predictions") is not None  # committed, with no day of data
+    assert predicted_days(catalog) == []
     assert published(fresh).empty
 
 
@@ -535,14 +539,13 @@ def test_a_later_range_publishes_exactly_its_days_from_one_batch_job(fresh, feat
     assert (meta["days_in_training_window"], meta["days_scored"], meta["days_with_predictions"]) == (2, 2, 2)
     assert BATCH_JOBS == [["2013-01-26", "2013-01-27"]]  # one job, only the range's days after the cutoff
     table = published(fresh)
-    assert sorted(fresh[1].partitions("ml", "delay_predictions")) == ["2013-01-26", "2013-01-27"]
+    assert predicted_days(fresh[1]) == ["2013-01-26", "2013-01-27"]
     assert sorted(table["flight_id"]) == sorted(of_days(features, "2013-01-26", "2013-01-27")["flight_id"])
     assert meta["rows_in_run"] == len(table)
 
     predict(fresh, "2013-01-30", "2013-01-31")  # a later range adds its days, keeps the earlier ones
     after = published(fresh)
-    assert sorted(fresh[1].partitions("ml", "delay_predictions")) == ["2013-01-26", "2013-01-27", "2013-01-30",
-                                                                       "2013-01-31"]
+    assert predicted_days(fresh[1]) == ["2013-01-26", "2013-01-27", "2013-01-30", "2013-01-31"]
     pd.testing.assert_frame_equal(of_days(after, "2013-01-26", "2013-01-27"), table)
     assert BATCH_JOBS[-1] == ["2013-01-30", "2013-01-31"]
 
@@ -570,25 +573,28 @@ def test_a_day_without_flights_any_more_disappears_when_it_is_rerun(fresh, featu
     put_features(catalog, features.iloc[:0], ["2013-01-29"])  # the day's flights are gone
     result = predict(fresh, "2013-01-29", sagemaker=NoBatchJobs(store=store))
     assert metadata(result)["dagster/row_count"] == 0
-    assert "2013-01-29" not in catalog.partitions("ml", "delay_predictions")
+    assert "2013-01-29" not in predicted_days(catalog)
     kept = [d for d in days("2013-01-26", LAST) if d != "2013-01-29"]
     pd.testing.assert_frame_equal(published(fresh), of_days(before, *kept))
 
 
-def test_predictions_on_s3_are_published_as_glue_partitions(aws, lake, trained, features):
+def test_predictions_on_s3_are_an_iceberg_table_in_glue(aws, lake, trained, features):
     """The AWS path of the asset (S3 + Glue; the batch job run by the script's own handlers, which moto
-    cannot run): the range's days become Glue partitions of ml.delay_predictions."""
+    cannot run): the range's days are committed to the Iceberg table lake_ml.delay_predictions in Glue, its
+    files under the Spark jobs' warehouse, read back through PyIceberg's GlueCatalog."""
     store, _ = aws
     glue = GlueCatalog(store=store, region_name=REGION)
     local_store = lake[0]
     for key in (trained.model_key, trained.source_key, registry.APPROVED_KEY):
         store.put_bytes(key, local_store.get_bytes(key))
-    put_features(glue, features, days(FIRST, LAST), FEATURES_LOCATION)
+    put_features(glue, features, days(FIRST, LAST))
     result = predict((store, glue), "2013-01-25", "2013-01-27")
     assert metadata(result)["days_scored"] == 2
-    located = glue.partitions("ml", "delay_predictions")
-    assert sorted(located) == ["2013-01-26", "2013-01-27"]
-    assert all(loc.startswith(f"s3://{BUCKET}/ml/_versions/delay_predictions/") for loc in located.values())
+    assert predicted_days(glue) == ["2013-01-26", "2013-01-27"]
+    files = glue.data_files("ml", "delay_predictions")
+    assert all(f.startswith(f"s3://{BUCKET}/iceberg/lake_ml.db/delay_predictions/data/") for f in files)
+    table = boto3.client("glue", region_name=REGION).get_table(DatabaseName="lake_ml", Name="delay_predictions")
+    assert table["Table"]["Parameters"]["table_type"].upper() == "ICEBERG"
     frame = read_partitions(store, glue, "ml", "delay_predictions", days(FIRST, LAST))
     assert sorted(frame["flight_id"]) == sorted(of_days(features, "2013-01-26", "2013-01-27")["flight_id"])
     assert set(frame["flight_date"]) == {date(2013, 1, 26), date(2013, 1, 27)}

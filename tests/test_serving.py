@@ -20,7 +20,6 @@ from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable, cl
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.serving.assets import serving_delay_predictions
 
-from daily_tables import publish_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
 
 REGION, TABLE, BUCKET = "us-east-1", "lake-delay-predictions", "lake-test"
 INDEX = "flight_date-index"
@@ -219,9 +218,13 @@ def test_dynamodb_table_refuses_a_key_other_than_its_partition_key(dynamodb_tabl
 
 
 # --- The asset -------------------------------------------------------------------------------------
-def publish_predictions(store, catalog, version: str, items: list[dict], replaced: list[str]) -> None:
-    """ml.delay_predictions as the ML asset publishes it: `flight_date=<day>/part-00000.parquet` per day."""
-    publish_days(store, catalog, "ml", "delay_predictions", version, pd.DataFrame(items), replaced)
+def publish_predictions(catalog, items: list[dict], replaced: list[str]) -> None:
+    """ml.delay_predictions as the ML asset commits it (predictions.commit_days): the days of `replaced`
+    replaced by `items`, the other days kept."""
+    from lake_platform.ml import predictions
+
+    frame = pd.DataFrame(items) if items else predictions.empty_table()
+    predictions.commit_days(catalog, frame, sorted(replaced))
 
 
 def load(resources: dict, first: str, last: str | None = None) -> dict:
@@ -245,7 +248,7 @@ def partitions_between(first: str, last: str) -> list[str]:
 def test_serving_asset_loads_the_published_predictions_and_reloads_without_duplicates(tmp_path):
     store = LocalObjectStore(root=str(tmp_path / "lake"))
     catalog = LocalCatalog(store=store)
-    publish_predictions(store, catalog, "v1", ITEMS, [DAY])
+    publish_predictions(catalog, ITEMS, [DAY])
     table = LocalKeyValueTable(path=str(tmp_path / "lake" / "serving" / "serving.db"))
     resources = {"store": store, "catalog": catalog, "serving": table}
 
@@ -263,7 +266,7 @@ def test_serving_asset_loads_the_published_predictions_and_reloads_without_dupli
 def test_serving_asset_reloads_a_range_and_leaves_other_days_alone(tmp_path):
     store = LocalObjectStore(root=str(tmp_path / "lake"))
     catalog = LocalCatalog(store=store)
-    publish_predictions(store, catalog, "v1", THREE_DAYS, ["2013-01-01", "2013-01-02", "2013-01-03"])
+    publish_predictions(catalog, THREE_DAYS, ["2013-01-01", "2013-01-02", "2013-01-03"])
     table = LocalKeyValueTable(path=str(tmp_path / "lake" / "serving" / "serving.db"))
     resources = {"store": store, "catalog": catalog, "serving": table}
     load(resources, "2013-01-01", "2013-01-03")
@@ -272,7 +275,7 @@ def test_serving_asset_reloads_a_range_and_leaves_other_days_alone(tmp_path):
 
     # Day 2 rescored with two flights; day 3 no longer predicted (e.g. inside a new model's training window).
     day2 = [prediction(20, 0.9, "2013-01-02"), prediction(21, 0.1, "2013-01-02")]
-    publish_predictions(store, catalog, "v2", day2, ["2013-01-02", "2013-01-03"])
+    publish_predictions(catalog, day2, ["2013-01-02", "2013-01-03"])
     metadata = load(resources, "2013-01-02")
     assert (metadata["items_written"], metadata["stale_items_deleted"], metadata["items_in_range"]) == (2, 3, 2)
     assert table.count() == 12 and table.get(20)["probability_late"] == 0.9
@@ -293,10 +296,10 @@ def test_serving_asset_on_aws_reads_the_glue_partitions_into_dynamodb(aws_sessio
     glue = GlueCatalog(store=store, region_name=REGION)
     serving = DynamoDBTable(table_name=TABLE, region_name=REGION)
     resources = {"store": store, "catalog": glue, "serving": serving}
-    publish_predictions(store, glue, "v1", THREE_DAYS, ["2013-01-01", "2013-01-02", "2013-01-03"])
+    publish_predictions(glue, THREE_DAYS, ["2013-01-01", "2013-01-02", "2013-01-03"])
     load(resources, "2013-01-01", "2013-01-03")
     day2 = [prediction(20, 0.9, "2013-01-02")]
-    publish_predictions(store, glue, "v2", day2, ["2013-01-02"])
+    publish_predictions(glue, day2, ["2013-01-02"])
     aws_session.clear()
     metadata = load(resources, "2013-01-01", "2013-01-03")
     assert (metadata["items_written"], metadata["stale_items_deleted"], metadata["items_in_range"]) == (11, 4, 11)

@@ -1,20 +1,16 @@
 """The table catalog: a local JSON catalog with pointer-swap publish, or the AWS Glue Data Catalog.
 
-The clean, quarantine and curated zones (`ICEBERG_ZONES`) are Apache Iceberg tables: the Spark job that writes one
-commits it itself (spark_jobs/lake_tables.py), in Iceberg's catalog (locally Iceberg's JDBC catalog on SQLite,
-adapters/iceberg.py; on AWS the Glue Data Catalog), and readers address it as `Catalog.iceberg_table`. What
-follows is how the other zones' tables (ML outputs, exports, the raw inventory) are still published.
+The clean, quarantine, curated and ML zones (`ICEBERG_ZONES`) are Apache Iceberg tables: the Spark job that
+writes one commits it itself (spark_jobs/lake_tables.py; a Python asset through `Catalog.commit`), in
+Iceberg's catalog (locally Iceberg's JDBC catalog on SQLite, adapters/iceberg.py; on AWS the Glue Data
+Catalog), and readers address it as `Catalog.iceberg_table`; Python reads one's current snapshot with
+`Catalog.data_files`.
 
-A table's data lives in immutable version folders (`<zone>/_versions/<table>/<version>/`). Publishing
-points the table at a new version in one step, so readers see the old version or the new one, never a
-half-written mix (README, principle 4). Locally the stable path `<zone>/<table>` is a symlink that is
-replaced atomically with `os.replace`; on AWS the Glue table's `StorageDescriptor.Location` is updated.
-
-A partitioned table (a daily `partition_column`) is written Hive-style, `<version>/<column>=<value>/`, and a
-publish replaces only the partitions it names: on AWS each Glue partition's location is swapped to the new
-version (partitions absent from the new version are dropped); locally the new version folder receives
-hard links to the unchanged partitions' files of the current version, then the table symlink swaps, so the
-local table is always one complete, consistent folder.
+The two other tables (the exports and the raw inventory: unpartitioned, replaced whole) are still version
+folders (`<zone>/_versions/<table>/<version>/`): publishing points the table at a new version in one step, so
+readers see the old version or the new one, never a half-written mix (README, principle 4). Locally the
+stable path `<zone>/<table>` is a symlink replaced atomically with `os.replace`; on AWS the Glue table's
+`StorageDescriptor.Location` is updated.
 """
 
 from __future__ import annotations
@@ -44,20 +40,9 @@ class TableInfo:
     partition_keys: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class SchemaVersion:
-    """One published definition of a table: Glue's table version, or an entry of the local history."""
-
-    version_id: str
-    lake_version: str
-    columns: list[tuple[str, str]]
-    partition_keys: list[str]
-
-
 # Zones whose tables are Iceberg tables; `raw_index` holds, per daily dataset, the days of each raw file
 # (spark_jobs/raw_index.py), so that a day's clean run reads that day's raw files only.
-ICEBERG_ZONES = frozenset({"clean", "quarantine", "curated", "raw_index"})
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's and Hive's folder for a NULL partition value
+ICEBERG_ZONES = frozenset({"clean", "quarantine", "curated", "ml", "raw_index"})
 
 
 def version_key(zone: str, table: str, version: str) -> str:
@@ -90,30 +75,8 @@ class Catalog(dg.ConfigurableResource):
             raise ValueError(f"zone {zone!r} holds version-folder tables, not Iceberg ones ({sorted(ICEBERG_ZONES)})")
         return f"{self.iceberg_catalog_name()}.{self.database(zone)}.{table}"
 
-    def publish(
-        self,
-        zone: str,
-        table: str,
-        version: str,
-        columns: list[tuple[str, str]],
-        description: str = "",
-        partition_column: str | None = None,
-        replaced: list[str] | None = None,
-    ) -> TableInfo:
-        """Point the table at `version`. `columns` is the whole schema, the partition column included.
-
-        Partitioned (`partition_column` set): the version folder holds `<column>=<value>/` folders for the
-        values written; `replaced` lists every value this publish is responsible for (the run's range): those
-        take the new version's data, or disappear when the new version has none; other partitions are kept.
-        """
-        raise NotImplementedError
-
-    def partitions(self, zone: str, table: str) -> dict[str, str]:
-        """Partition value -> its current location; empty for an unpartitioned or missing table."""
-        raise NotImplementedError
-
-    def schema_versions(self, zone: str, table: str) -> list[SchemaVersion]:
-        """Every published definition of the table, oldest first."""
+    def publish(self, zone: str, table: str, version: str, columns: list[tuple[str, str]], description: str = "") -> TableInfo:
+        """Point the version-folder table at `version` (its folder written), in one step."""
         raise NotImplementedError
 
     def tables(self, zone: str) -> list[TableInfo]:
@@ -139,9 +102,52 @@ class Catalog(dg.ConfigurableResource):
                 self.location(zone, table)  # raises the clear LookupError
             return current_files(f"{self.database(zone)}.{table}", table_, values)
 
-    def pyiceberg(self):
-        """A context manager: PyIceberg's catalog of the lake's Iceberg tables (None when there is none yet)."""
+    def pyiceberg(self, create: bool = False):
+        """A context manager: PyIceberg's catalog of the lake's Iceberg tables (None when there is none yet, unless
+        `create`: then the catalog is created, locally its SQLite database)."""
         raise NotImplementedError
+
+    def commit(self, zone: str, table: str, rows, partition_column: str | None = None, days: dict | None = None,
+               description: str = "") -> int:
+        """Commit the Arrow table `rows` to the Iceberg table `<zone>.<table>` with PyIceberg, as
+        spark_jobs/lake_tables.py commits a Spark frame: created on first use (format v2, copy-on-write, the
+        same properties; identity-partitioned by `partition_column`; `description` as its comment). With `days`
+        ({"first": day, "last": day}) the days first..last and the NULL partition are replaced in one commit and
+        the other days kept (a day without rows is emptied); without, the table is replaced whole. Returns the
+        commit's snapshot id, found by the `lake.write-id` its snapshots carry (another writer may commit at
+        the same moment)."""
+        import uuid
+
+        from pyiceberg.exceptions import TableAlreadyExistsError
+        from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, IsNull, LessThanOrEqual, Or
+
+        from lake_platform.adapters.spark import load_job
+
+        lake_tables = load_job("lake_tables")  # the Spark jobs' table properties and write-id property
+        namespace = self.database(zone)
+        with self.pyiceberg(create=True) as catalog:
+            catalog.create_namespace_if_not_exists(namespace)
+            loaded = _load_iceberg(catalog, namespace, table)
+            if loaded is None:
+                properties = {**lake_tables.TABLE_PROPERTIES, **({"comment": description} if description else {})}
+                try:
+                    created = catalog.create_table_transaction((namespace, table), rows.schema, properties=properties)
+                    if partition_column:
+                        with created.update_spec() as spec:
+                            spec.add_identity(partition_column)
+                    created.commit_transaction()
+                except TableAlreadyExistsError:  # a concurrent first write created it: write into it
+                    pass
+                loaded = catalog.load_table((namespace, table))
+            condition = AlwaysTrue()
+            if partition_column and days:
+                in_range = And(GreaterThanOrEqual(partition_column, days["first"]),
+                               LessThanOrEqual(partition_column, days["last"]))
+                condition = Or(in_range, IsNull(partition_column))
+            write_id = str(uuid.uuid4())
+            loaded.overwrite(rows, overwrite_filter=condition, snapshot_properties={lake_tables.WRITE_ID: write_id})
+            mine = [s for s in loaded.refresh().snapshots() if s.summary and s.summary.get(lake_tables.WRITE_ID) == write_id]
+            return max(mine, key=lambda s: s.sequence_number).snapshot_id
 
     def location(self, zone: str, table: str) -> str:
         info = self.get(zone, table)
@@ -171,40 +177,6 @@ def _prune_versions(store: ObjectStore, zone: str, table: str, keep: set[str]) -
         store.delete_prefix(prefix + version)
 
 
-def _written_partitions(store: ObjectStore, zone: str, table: str, version: str, column: str) -> set[str]:
-    """The `<column>=<value>` folders a job wrote into a version folder."""
-    prefix = version_key(zone, table, version) + "/"
-    found = set()
-    for obj in store.list(prefix):
-        head = obj.key[len(prefix) :].split("/", 1)[0]
-        if head.startswith(f"{column}=") and "/" in obj.key[len(prefix) :]:
-            found.add(head.split("=", 1)[1])
-    return found
-
-
-def _data_columns(columns, partition_column: str | None) -> list[tuple[str, str]]:
-    """The schema with the partition column moved last, where Spark puts it when it reads the table."""
-    if partition_column is None:
-        return [tuple(c) for c in columns]
-    rest = [tuple(c) for c in columns if c[0] != partition_column]
-    kinds = dict(columns)
-    return [*rest, (partition_column, kinds.get(partition_column, "date"))]
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """Hard-link every file of `source` into `target` (same filesystem: the lake root); copy if links fail."""
-    for path in source.rglob("*"):
-        dest = target / path.relative_to(source)
-        if path.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, dest)
-        except OSError:
-            shutil.copy2(path, dest)
-
-
 class LocalCatalog(Catalog):
     """A catalog kept as one JSON document per table under `<lake>/catalog/`."""
 
@@ -230,7 +202,9 @@ class LocalCatalog(Catalog):
 
         return LocalIcebergCatalog(Path(self.store.root).resolve())
 
-    def pyiceberg(self):
+    def pyiceberg(self, create: bool = False):
+        if create:
+            self._iceberg().initialize()
         return self._iceberg().opened()
 
     def get(self, zone: str, table: str) -> TableInfo | None:
@@ -240,28 +214,9 @@ class LocalCatalog(Catalog):
         data = self._read(zone, table)
         if data is None:
             return None
-        data.pop("schema_versions", None)
+        data.pop("schema_versions", None)  # a lake written before the history was dropped
         data["columns"] = [tuple(c) for c in data["columns"]]
         return TableInfo(**data)
-
-    def partitions(self, zone: str, table: str) -> dict[str, str]:
-        info = self.get(zone, table)
-        if info is None or not info.partition_keys:
-            return {}
-        column = info.partition_keys[0]
-        folder = Path(info.location)
-        return {
-            p.name.split("=", 1)[1]: str(p)
-            for p in sorted(folder.glob(f"{column}=*"))
-            if p.is_dir()
-        }
-
-    def schema_versions(self, zone: str, table: str) -> list[SchemaVersion]:
-        data = self._read(zone, table) or {}
-        return [
-            SchemaVersion(str(i), v["lake_version"], [tuple(c) for c in v["columns"]], v["partition_keys"])
-            for i, v in enumerate(data.get("schema_versions", []), start=1)
-        ]
 
     def tables(self, zone: str) -> list[TableInfo]:
         if zone in ICEBERG_ZONES:
@@ -269,31 +224,20 @@ class LocalCatalog(Catalog):
         folder = self._root() / self.database(zone)
         return [self.get(zone, p.stem) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 
-    def publish(self, zone, table, version, columns, description="", partition_column=None, replaced=None):
+    def publish(self, zone, table, version, columns, description=""):
         if zone in ICEBERG_ZONES:
-            raise ValueError(f"{self.database(zone)}.{table} is an Iceberg table: its Spark job commits it")
+            raise ValueError(f"{self.database(zone)}.{table} is an Iceberg table: its writer commits it")
         previous = self.get(zone, table)
         target = Path(self.store.uri(version_key(zone, table, version)))
         if not target.is_dir():
             raise FileNotFoundError(f"cannot publish {zone}.{table}: version folder {target} does not exist")
-        if partition_column and previous is not None and previous.partition_keys == [partition_column]:
-            # Carry the partitions this publish does not replace into the new version (hard links).
-            keep_out = set(replaced or []) | _written_partitions(self.store, zone, table, version, partition_column)
-            for value, location in self.partitions(zone, table).items():
-                if value not in keep_out:
-                    _link_tree(Path(location).resolve(), target / f"{partition_column}={value}")
         # Not store.uri(f"{zone}/{table}"): that resolves the existing symlink to the old version.
         link = Path(self.store.uri(zone)) / table
         if link.exists() and not link.is_symlink():
             raise RuntimeError(f"{link} is a real directory; the local catalog expects a symlink there")
         replace_atomically(link, lambda tmp: os.symlink(os.path.relpath(target, link.parent), tmp))
-        partition_keys = [partition_column] if partition_column else []
-        columns = _data_columns(columns, partition_column)
-        info = TableInfo(self.database(zone), table, str(link), columns, version, description,
-                         partition_keys=partition_keys)
-        history = (self._read(zone, table) or {}).get("schema_versions", [])
-        history = [*history, {"lake_version": version, "columns": columns, "partition_keys": partition_keys}]
-        doc_body = {**asdict(info), "schema_versions": history[-100:]}  # Glue keeps up to 100,000; enough here
+        info = TableInfo(self.database(zone), table, str(link), [tuple(c) for c in columns], version, description)
+        doc_body = asdict(info)
         doc = self._doc(zone, table)
         replace_atomically(doc, lambda tmp: tmp.write_text(json.dumps(doc_body, indent=2)))
         keep = {version, previous.version if previous else version}

@@ -1,13 +1,12 @@
 """The AWS Glue Data Catalog implementation of the lake's `Catalog` (see catalog.py for the contract).
 
-Publishing an unpartitioned table updates its `StorageDescriptor.Location` (UpdateTable keeps the previous
-definition as a table version); a partitioned table's publish swaps each replaced partition's location with
-BatchCreatePartition / BatchUpdatePartition and drops the days the new version has no data for.
+Publishing a version-folder table (exports, the raw inventory) updates its `StorageDescriptor.Location`.
 
-Iceberg tables live in the same databases: the Spark jobs create and commit them through Iceberg's GlueCatalog
-(the Spark catalog `lake`, iceberg.CATALOG_NAME), which marks the Glue table `table_type=ICEBERG` and points
-its `metadata_location` at the committed metadata file. They are read here (`get`, `tables`: the version is
-that metadata file) and never published: `publish` refuses to swap a version folder over one.
+The lake's other tables are Iceberg tables in the same databases: the Spark jobs create and commit them through
+Iceberg's GlueCatalog (the Spark catalog `lake`, iceberg.CATALOG_NAME), the Python assets through PyIceberg's
+(`pyiceberg`, `Catalog.commit`); both mark the Glue table `table_type=ICEBERG` and point its
+`metadata_location` at the committed metadata file. They are read here (`get`, `tables`: the version is that
+metadata file) and never published: `publish` refuses to swap a version folder over one.
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ from pydantic import Field
 from lake_platform.adapters.catalog import (
     ICEBERG_ZONES,
     Catalog,
-    SchemaVersion,
     TableInfo,
     _prune_versions,
-    _written_partitions,
     version_key,
 )
 from lake_platform.adapters.iceberg import CATALOG_NAME
@@ -44,6 +41,9 @@ class GlueCatalog(Catalog):
     store: ObjectStore
     region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
     endpoint_url: str | None = Field(default=None, description="Custom endpoint (tests).")
+    iceberg_prefix: str = Field(
+        default="iceberg", description="Prefix of the Iceberg warehouse in the bucket (as the Spark jobs' resource)."
+    )
 
     def _client(self):
         import boto3
@@ -55,14 +55,16 @@ class GlueCatalog(Catalog):
         return CATALOG_NAME
 
     @contextmanager
-    def pyiceberg(self):
-        """PyIceberg's GlueCatalog on this Glue catalog, reading metadata files from S3 with boto3
-        (iceberg_s3.Boto3FileIO) at the store's endpoint and region."""
+    def pyiceberg(self, create: bool = False):
+        """PyIceberg's GlueCatalog on this Glue catalog, reading and writing files on S3 with boto3
+        (iceberg_s3.Boto3FileIO) at the store's endpoint and region; new tables under the warehouse the Spark
+        jobs use (`s3://<bucket>/<iceberg_prefix>/<database>.db/<table>`)."""
         from pyiceberg.catalog.glue import GlueCatalog as PyIcebergGlue
 
         from lake_platform.adapters import iceberg_s3
 
-        properties = {"py-io-impl": f"{iceberg_s3.__name__}.Boto3FileIO"}
+        properties = {"py-io-impl": f"{iceberg_s3.__name__}.Boto3FileIO",
+                      "warehouse": self.store.uri(self.iceberg_prefix.strip("/"))}
         region = getattr(self.store, "region_name", None) or self.region_name
         endpoint = getattr(self.store, "endpoint_url", None) or self.endpoint_url
         properties.update({iceberg_s3.S3_REGION: region} if region else {})
@@ -81,38 +83,11 @@ class GlueCatalog(Catalog):
         except client.exceptions.EntityNotFoundException:
             return []
 
-    def partitions(self, zone: str, table: str) -> dict[str, str]:
-        client = self._client()
-        try:
-            pages = client.get_paginator("get_partitions").paginate(DatabaseName=self.database(zone), TableName=table)
-            return {
-                p["Values"][0]: p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]
-            }
-        except client.exceptions.EntityNotFoundException:
-            return {}
-
-    def schema_versions(self, zone: str, table: str) -> list[SchemaVersion]:
-        client = self._client()
-        try:
-            pages = client.get_paginator("get_table_versions").paginate(
-                DatabaseName=self.database(zone), TableName=table
-            )
-            found = [v for page in pages for v in page["TableVersions"]]
-        except client.exceptions.EntityNotFoundException:
-            return []
-        found.sort(key=lambda v: int(v["VersionId"]))
-        out = []
-        for v in found:
-            t = v["Table"]
-            info = _table_info(self.database(zone), t)
-            out.append(SchemaVersion(v["VersionId"], info.version, info.columns, info.partition_keys))
-        return out
-
-    def publish(self, zone, table, version, columns, description="", partition_column=None, replaced=None):
+    def publish(self, zone, table, version, columns, description=""):
         client = self._client()
         database = self.database(zone)
         if zone in ICEBERG_ZONES:
-            raise ValueError(f"{database}.{table} is an Iceberg table: its Spark job commits it")
+            raise ValueError(f"{database}.{table} is an Iceberg table: its writer commits it")
         existing = _glue_table(client, database, table)
         if existing is not None and _is_iceberg(existing):
             raise ValueError(
@@ -127,22 +102,17 @@ class GlueCatalog(Catalog):
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
         }
-        data_columns = [(n, t) for n, t in columns if n != partition_column]
         table_input = {
             "Name": table,
             "Description": description,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "lake_version": version},
             "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": t} for n, t in data_columns],
-                # A partitioned table's location is its versions' root; each partition has its own location.
-                "Location": location if not partition_column else location.rsplit("/", 2)[0] + "/",
+                "Columns": [{"Name": n, "Type": t} for n, t in columns],
+                "Location": location,
                 **storage,
             },
         }
-        if partition_column:
-            kinds = dict(columns)
-            table_input["PartitionKeys"] = [{"Name": partition_column, "Type": kinds.get(partition_column, "date")}]
         try:
             client.create_database(DatabaseInput={"Name": database})
         except client.exceptions.AlreadyExistsException:
@@ -152,69 +122,8 @@ class GlueCatalog(Catalog):
         else:
             # UpdateTable keeps the old definition as a table version: Glue's own history of publishes.
             client.update_table(DatabaseName=database, TableInput=table_input)
-        if not partition_column:
-            _prune_versions(self.store, zone, table, {version, previous.version if previous else version})
-        else:
-            self._swap_partitions(zone, table, version, partition_column, data_columns, storage, replaced or [])
+        _prune_versions(self.store, zone, table, {version, previous.version if previous else version})
         return _table_info(database, client.get_table(DatabaseName=database, Name=table)["Table"])
-
-    def _swap_partitions(self, zone, table, version, column, data_columns, storage, replaced) -> None:
-        """Point each replaced partition at the new version, drop those it has no data for, prune folders."""
-        client = self._client()
-        database = self.database(zone)
-        current = self.partitions(zone, table)
-        written = _written_partitions(self.store, zone, table, version, column)
-        base = self.store.uri(version_key(zone, table, version))
-
-        def partition_input(value: str) -> dict:
-            return {
-                "Values": [value],
-                "StorageDescriptor": {
-                    "Columns": [{"Name": n, "Type": t} for n, t in data_columns],
-                    "Location": f"{base}/{column}={value}/",
-                    **storage,
-                },
-            }
-
-        create = [v for v in sorted(written) if v not in current]
-        update = [v for v in sorted(written) if v in current]
-        drop = [v for v in sorted(set(replaced) - written) if v in current]
-        for chunk in _chunks(create, 100):
-            _raise_errors(client.batch_create_partition(
-                DatabaseName=database, TableName=table, PartitionInputList=[partition_input(v) for v in chunk]
-            ), "create")
-        for chunk in _chunks(update, 100):
-            entries = [{"PartitionValueList": [v], "PartitionInput": partition_input(v)} for v in chunk]
-            _raise_errors(client.batch_update_partition(DatabaseName=database, TableName=table, Entries=entries),
-                          "update")
-        for chunk in _chunks(drop, 25):
-            _raise_errors(client.batch_delete_partition(
-                DatabaseName=database, TableName=table, PartitionsToDelete=[{"Values": [v]} for v in chunk]
-            ), "delete")
-        # Keep every version a partition points at, and the ones just replaced, for in-flight readers.
-        keep = {version} | {_version_of(loc) for loc in self.partitions(zone, table).values()}
-        keep |= {_version_of(current[v]) for v in update + drop}
-        _prune_versions(self.store, zone, table, keep)
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _raise_errors(response: dict, action: str) -> None:
-    errors = response.get("Errors", [])
-    if errors:
-        first = errors[0]
-        raise RuntimeError(
-            f"Glue could not {action} {len(errors)} partition(s), first {first.get('PartitionValues')}: "
-            f"{first.get('ErrorDetail', {}).get('ErrorMessage')}"
-        )
-
-
-def _version_of(location: str) -> str:
-    """The version folder name in `.../_versions/<table>/<version>/<column>=<value>/`."""
-    return location.rstrip("/").split("/")[-2]
 
 
 def _glue_table(client, database: str, table: str) -> dict | None:

@@ -16,7 +16,8 @@ Spark's catalog is named `lake` in both deployments (on AWS the Glue Data Catalo
 several local lakes in turn (a test session), so `use_lake` points the session's `lake` at a lake and drops
 the catalog Spark already built when the lake changes.
 
-The clean, quarantine and curated zones are Iceberg tables; ML outputs and exports are still version folders.
+The clean, quarantine, curated and ML zones are Iceberg tables; the exports and the raw inventory are still
+version folders.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from lake_platform import partitions
-from lake_platform.adapters.catalog import Catalog, new_version, version_key
+from lake_platform.adapters.catalog import Catalog, new_version
 from lake_platform.adapters.sagemaker import ModelTraining, TrainingResult, training_channel
 from lake_platform.adapters.storage import ObjectStore
 from lake_platform.ml import registry
@@ -148,12 +148,9 @@ def delay_predictions(
         table = predictions.empty_table()
     else:
         table = predictions.score(context, store, features, sagemaker, model, version, config.threshold)
-    written = predictions.write_days(store, version_key("ml", "delay_predictions", version), table)
-    description = "arrival-delay predictions for the flights after the model's training cutoff"
-    # replaced=days: the range's days take this version's data, and a day it has no rows for disappears.
-    info = catalog.publish(
-        "ml", "delay_predictions", version, predictions.COLUMNS, description, predictions.PARTITION_COLUMN, days
-    )
+    # The range's days take these rows; a day without rows is emptied; other days are kept.
+    written, snapshot_id = predictions.commit_days(catalog, table, days)
+    identifier = catalog.iceberg_table("ml", "delay_predictions")
     metadata = {
         **partitions.row_count(context, len(table)),
         "window": f"{days[0]} .. {days[-1]} ({len(days)} days)",
@@ -162,8 +159,9 @@ def delay_predictions(
         "days_with_predictions": dg.MetadataValue.int(len(written)),
         "cutoff_date": cutoff,
         "model_version": model.job_name,
-        "version": version,
-        "location": dg.MetadataValue.path(info.location),
+        "table": identifier,
+        "snapshot_id": dg.MetadataValue.text(str(snapshot_id)),
+        "location": f"{identifier} @ snapshot {snapshot_id}",
     }
     if len(table):
         metadata |= {

@@ -1,9 +1,7 @@
 """Batch predictions after the model's training cutoff: what is sent for scoring, and the table that comes back.
 
-The table `ml.delay_predictions` is daily-partitioned by flight_date, written Hive-style like the other
-partitioned lake tables (Spark's layout): `<version>/flight_date=YYYY-MM-DD/part-00000.parquet`, the date in the
-folder name only, not inside the files. Readers take it from the folder (read_table, DuckDB's hive_partitioning,
-Athena/Spectrum through the Glue partitions).
+The table `ml.delay_predictions` is an Apache Iceberg table like the clean and curated ones, identity-partitioned
+by flight_date, committed here with PyIceberg (`Catalog.commit`): a run replaces its days in one commit.
 """
 
 import io
@@ -14,7 +12,7 @@ import pyarrow as pa
 
 from lake_platform.adapters.catalog import Catalog
 from lake_platform.adapters.storage import ObjectStore
-from lake_platform.ml.tables import read_partitions, write_chunks, write_parquet
+from lake_platform.ml.tables import read_partitions, write_chunks
 
 # Outcomes are never sent for scoring: the model must not see them, even by mistake.
 OUTCOME_COLUMNS = ["dep_delay", "arr_delay", "arrived_late", "cancelled"]
@@ -34,9 +32,7 @@ SCHEMA = pa.schema(
     ]
 )
 PARTITION_COLUMN = "flight_date"
-FILE_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index(PARTITION_COLUMN))  # the date is the folder's, not the file's
-CATALOG_TYPES = {pa.int64(): "bigint", pa.int32(): "int", pa.float64(): "double", pa.date32(): "date"}
-COLUMNS = [(f.name, CATALOG_TYPES.get(f.type, "string")) for f in SCHEMA]
+DESCRIPTION = "arrival-delay predictions for the flights after the model's training cutoff"
 
 
 def split_days(days: list[str], cutoff_date: str) -> tuple[list[str], list[str]]:
@@ -102,14 +98,12 @@ def score(context, store: ObjectStore, features: pd.DataFrame, sagemaker, model,
     return table
 
 
-def write_days(store: ObjectStore, prefix: str, table: pd.DataFrame) -> list[str]:
-    """The predictions as one `flight_date=<day>/part-00000.parquet` per day under the version folder `prefix`,
-    plus a `_SUCCESS` marker (as Spark writes), so the folder exists even when the range has no rows.
-    Returns the days written."""
-    days = []
-    for day, rows in table.groupby(PARTITION_COLUMN, sort=True):
-        key = f"{prefix}/{PARTITION_COLUMN}={day.isoformat()}/part-00000.parquet"
-        write_parquet(store, key, rows.drop(columns=[PARTITION_COLUMN]), FILE_SCHEMA)
-        days.append(day.isoformat())
-    store.put_bytes(f"{prefix}/_SUCCESS", b"")
-    return days
+def commit_days(catalog: Catalog, table: pd.DataFrame, days: list[str]) -> tuple[list[str], int]:
+    """Replace the days `days[0]..days[-1]` of `ml.delay_predictions` with `table`'s rows in one commit (a day
+    without rows is emptied). Returns the days with rows and the commit's snapshot id."""
+    rows = pa.Table.from_pandas(table[SCHEMA.names], schema=SCHEMA, preserve_index=False)
+    snapshot_id = catalog.commit(
+        "ml", "delay_predictions", rows, PARTITION_COLUMN, {"first": days[0], "last": days[-1]}, DESCRIPTION
+    )
+    written = sorted({d.isoformat() for d in table[PARTITION_COLUMN]})
+    return written, snapshot_id
