@@ -88,7 +88,7 @@ def test_the_delay_model_beats_the_majority_class_baseline(month_run):
 
 def test_serving_holds_one_row_per_scored_flight(month_run):
     root, defs, result = month_run
-    predictions = duckdb.sql(f"select flight_id from read_parquet('{root}/ml/delay_predictions/**/*.parquet', hive_partitioning = true)").df()
+    predictions = duckdb.sql(f"select flight_id from {relation(root, 'ml', 'delay_predictions')}").df()
     assert len(predictions) > 1000 and predictions["flight_id"].is_unique
     serving = defs.resources["serving"]
     assert serving.count() == len(predictions)

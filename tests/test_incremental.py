@@ -198,9 +198,7 @@ def test_the_warehouse_facts_and_serving_match_the_clean_flights(simulated):
     with duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True) as con:
         facts = con.execute("select flight_id, arr_delay from fct_flights order by flight_id").fetchall()
     assert facts == clean
-    predicted = duckdb.sql(
-        f"select flight_id from read_parquet('{root}/ml/delay_predictions/**/*.parquet', hive_partitioning = true)"
-    ).fetchall()
+    predicted = duckdb.sql(f"select flight_id from {relation(root, 'ml', 'delay_predictions')}").fetchall()
     assert predicted, "the simulated days are after the model's cutoff: they are scored"
     serving = local_resources(root)["serving"]
     assert serving.count() == len(predicted)
