@@ -23,7 +23,8 @@ days (the index's `days` carries moved keys to both days) -- with one exception 
 read in this run whose current clean row sits on a day outside the range was moved by a change this run may
 not hold; the files of that day are read too. The index is a cache: it is written after the clean commit, a
 lost or failed write (a crash, a concurrent run) only makes a later run read more files, never different
-rows; `rebuild` ignores it, reads every file and rewrites the entries.
+rows; `rebuild` reads every file whatever the index says. Only entries that change are written: a new day's
+files are appended (no rewrite of the index's data files), a changed entry is upserted, a rerun writes nothing.
 """
 
 from __future__ import annotations
@@ -44,29 +45,32 @@ def fingerprint(contract: dict) -> str:
 
 
 def load(spark, identifier: str, contract: dict) -> dict[str, dict]:
-    """{file: {"days": set of ISO days, "undated": bool, "rejected": bool}} of the entries under this contract."""
+    """{file: {"days": set of ISO days, "undated": bool, "rejected": bool, "trusted": bool}} of every entry; an
+    entry written under another contract is not trusted (its file is read again and its entry rewritten). Two
+    rows of one file (two runs appended it at once) are merged: their days joined, a flag set if either sets
+    it -- a superset of days only makes a run read more."""
     if not spark.catalog.tableExists(identifier):
         return {}
     mine = fingerprint(contract)
     try:
-        rows = spark.table(identifier).where(f"contract = '{mine}'").collect()
+        rows = spark.table(identifier).collect()
     except Exception as error:  # noqa: BLE001 -- an unreadable index means reading every file, not failing
         print(f"raw index {identifier}: not read ({type(error).__name__}: {error}); every file is read",
               file=sys.stderr)
         return {}
-    entries = {}
+    entries: dict[str, dict] = {}
     for row in rows:
-        entries[row["file"]] = {
-            "days": {d.isoformat() for d in row["days"] or []},
-            "undated": bool(row["undated"]),
-            "rejected": bool(row["rejected"]),
-        }
+        entry = entries.setdefault(row["file"], {"days": set(), "undated": False, "rejected": False, "trusted": True})
+        entry["days"] |= {d.isoformat() for d in row["days"] or []}
+        entry["undated"] |= bool(row["undated"])
+        entry["rejected"] |= bool(row["rejected"])
+        entry["trusted"] &= row["contract"] == mine
     return entries
 
 
 def needed(entry: dict | None, days: set[str]) -> bool:
     """Whether a run for `days` must read the file of this index entry (None: not indexed)."""
-    return entry is None or entry["undated"] or entry["rejected"] or bool(entry["days"] & days)
+    return entry is None or not entry["trusted"] or entry["undated"] or entry["rejected"] or bool(entry["days"] & days)
 
 
 def choose(inputs: list[str], index: dict[str, dict], days: set[str]) -> list[int]:
@@ -76,7 +80,7 @@ def choose(inputs: list[str], index: dict[str, dict], days: set[str]) -> list[in
 
 def files_of_days(inputs: list[str], index: dict[str, dict], days: set[str]) -> list[int]:
     """The positions of the indexed files holding a record of one of `days`."""
-    return [i for i, uri in enumerate(inputs) if uri in index and index[uri]["days"] & days]
+    return [i for i, uri in enumerate(inputs) if uri in index and index[uri]["trusted"] and index[uri]["days"] & days]
 
 
 def entries(read, rejected: list[dict], contract: dict) -> list[tuple]:
@@ -115,9 +119,20 @@ def entries(read, rejected: list[dict], contract: dict) -> list[tuple]:
     return out
 
 
-def save(spark, identifier: str, rows: list[tuple], properties: dict) -> bool:
-    """Upsert the rows by file in one commit; False (and a line on stderr) when the commit failed: the index
-    is a cache, and the files it misses are read by the next run."""
+def changed(rows: list[tuple], index: dict[str, dict]) -> list[tuple]:
+    """The rows of `entries` that the index does not hold already, as they are (a rerun of a day rewrites nothing)."""
+    def same(row, entry) -> bool:
+        return (entry is not None and entry["trusted"] and entry["days"] == {d.isoformat() for d in row[2]}
+                and (entry["undated"], entry["rejected"]) == (row[3], row[4]))
+
+    return [row for row in rows if not same(row, index.get(row[0]))]
+
+
+def save(spark, identifier: str, rows: list[tuple], properties: dict, index: dict[str, dict]) -> bool:
+    """Write the rows in one commit: appended when none of their files has an entry in `index` (what `load`
+    returned: a new day's files), else upserted by file (MERGE INTO). An empty `index` (a first run, or an
+    index that could not be read) always upserts. False (and a line on stderr) when the commit failed: the
+    index is a cache, and the files it misses are read by the next run."""
     if not rows:
         return True
     try:
@@ -128,8 +143,12 @@ def save(spark, identifier: str, rows: list[tuple], properties: dict) -> bool:
             kept = {k: v for k, v in properties.items() if k != "write.spark.accept-any-schema"}
             props = ", ".join(f"'{k}' = '{v}'" for k, v in kept.items())
             spark.sql(f"create table if not exists {identifier} ({INDEX_COLUMNS}) using iceberg tblproperties ({props})")
+        frame = spark.createDataFrame(rows, INDEX_COLUMNS)
+        if index and not any(row[0] in index for row in rows):
+            frame.coalesce(1).writeTo(identifier).append()
+            return True
         view = f"raw_index_rows_{abs(hash(identifier))}"
-        spark.createDataFrame(rows, INDEX_COLUMNS).createOrReplaceTempView(view)
+        frame.createOrReplaceTempView(view)
         spark.sql(
             f"merge into {identifier} t using {view} s on t.file = s.file "
             "when matched then update set * when not matched then insert *"

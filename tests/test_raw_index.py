@@ -170,3 +170,33 @@ def test_the_clean_asset_names_the_index_and_passes_lake_run_rebuild(tmp_path, m
     (params,) = RECORDED
     assert (params["raw_index"], params["rebuild"]) == (INDEX, rebuild)
     assert params["partition"] == {"column": "flight_date", "first": "2013-01-02", "last": "2013-01-02"}
+
+
+def index_operations(spark) -> list[str]:
+    return [r[0] for r in spark.sql(f"select operation from {INDEX}.snapshots order by committed_at").collect()]
+
+
+def test_a_new_days_entries_are_appended_and_a_rerun_writes_none(spark, lake):
+    first = dms_file(lake, "full_load", [change("I", "08:00:00", 1, 1)])
+    run(spark, [first], "2013-01-01")
+    before = index_operations(spark)
+    assert run(spark, [first], "2013-01-01")["raw_index_updated"] is True
+    assert index_operations(spark) == before, "a rerun's entries are those the index holds: no commit"
+    second = dms_file(lake, "day2", [change("I", "08:00:00", 2, 2)])
+    run(spark, [first, second], "2013-01-02")
+    assert index_operations(spark) == [*before, "append"], "a new file's entry is appended, nothing rewritten"
+    assert index(spark) == {"full_load": ([1], False, False), "day2": ([2], False, False)}
+
+
+def test_two_entries_of_one_file_count_as_one_holding_the_days_of_both(spark, lake):
+    # Two runs that append the same new file at once leave two rows: a file is read for the days of either.
+    files = [dms_file(lake, "a", [change("I", "08:00:00", 1, 1)])]
+    run(spark, files, "2013-01-01")
+    raw_index, contract = load_job("raw_index"), contracts.load("flights")
+    spark.sql(f"insert into {INDEX} values ('{files[0]}', '{raw_index.fingerprint(contract)}', "
+              "array(date '2013-01-03'), false, false)")
+    assert raw_index.load(spark, INDEX, contract)[files[0]]["days"] == {"2013-01-01", "2013-01-03"}
+    assert run(spark, files, "2013-01-02")["files_skipped"] == 1
+    assert run(spark, files, "2013-01-03")["files_skipped"] == 0
+    # That run read the file: both rows now hold its true days.
+    assert [sorted(d.day for d in r["days"]) for r in spark.table(INDEX).collect()] == [[1], [1]]
