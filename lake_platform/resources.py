@@ -21,7 +21,7 @@ from lake_platform.adapters.sagemaker import LocalScriptMode
 from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable
 from lake_platform.adapters.spark import LocalSparkJobs
-from lake_platform.adapters.spark_aws import EmrServerlessJobs, GlueJobs
+from lake_platform.adapters.spark_aws import GLUE_SECURITY_CONFIGURATION, EmrServerlessJobs, GlueJobs
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
 from lake_platform.sources.seed import DATA_EXCHANGE_DIR, OPERATIONS_DB
 from lake_platform.sources.share import SHARE_DIR
@@ -54,22 +54,30 @@ def local_resources(lake_root: Path) -> dict:
 def aws_resources(lake_root: Path) -> dict:
     region = dg.EnvVar("LAKE_AWS_REGION")
     bucket = dg.EnvVar("LAKE_BUCKET")
-    store = S3ObjectStore(bucket=bucket, region_name=region)
+    # SSE-KMS with the lake key on every S3 write and on the services' outputs (README, "Deployments").
+    kms_key_id = dg.EnvVar("LAKE_KMS_KEY_ID")
+    store = S3ObjectStore(bucket=bucket, region_name=region, kms_key_id=kms_key_id)
     return {
         "store": store,
         "catalog": GlueCatalog(store=store, region_name=region),
         "dms": AwsDms(replication_task_arn=dg.EnvVar("LAKE_DMS_TASK_ARN"), region_name=region),
         "data_exchange": AwsDataExchange(data_set_id=dg.EnvVar("LAKE_WEATHER_DATA_SET_ID"), region_name=region),
         "datasync": AwsDataSync(task_arn=dg.EnvVar("LAKE_DATASYNC_TASK_ARN"), region_name=region),
-        "glue": GlueJobs(bucket=bucket, role_arn=dg.EnvVar("LAKE_GLUE_ROLE_ARN"), region_name=region),
+        "glue": GlueJobs(
+            bucket=bucket, role_arn=dg.EnvVar("LAKE_GLUE_ROLE_ARN"), region_name=region, kms_key_id=kms_key_id,
+            security_configuration=GLUE_SECURITY_CONFIGURATION,
+        ),
         "emr": EmrServerlessJobs(
             bucket=bucket,
             application_id=dg.EnvVar("LAKE_EMR_APPLICATION_ID"),
             execution_role_arn=dg.EnvVar("LAKE_EMR_ROLE_ARN"),
             region_name=region,
+            kms_key_id=kms_key_id,
         ),
         **warehouse_resources("aws", lake_root),  # lake_root: unused by the redshift target
-        "sagemaker": SageMakerTraining(store=store, role_arn=dg.EnvVar("LAKE_SAGEMAKER_ROLE_ARN"), region_name=region),
+        "sagemaker": SageMakerTraining(
+            store=store, role_arn=dg.EnvVar("LAKE_SAGEMAKER_ROLE_ARN"), region_name=region, kms_key_id=kms_key_id
+        ),
         "serving": DynamoDBTable(table_name=dg.EnvVar("LAKE_SERVING_TABLE"), region_name=region),
     }
 

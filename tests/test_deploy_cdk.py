@@ -271,6 +271,31 @@ def test_kms_key_rotation(templates):
         assert key["Properties"].get("EnableKeyRotation") is True, logical_id
 
 
+def test_writers_get_the_lake_key_and_glue_jobs_an_sse_kms_security_configuration(templates):
+    """LAKE_KMS_KEY_ID is the lake key's ARN; the roles that write with it may encrypt (GenerateDataKey, Encrypt:
+    SageMaker's KmsKeyId needs the latter); the Glue jobs' security configuration writes SSE-KMS with it."""
+    storage = templates["Storage"]
+    key_id = next(k for k, r in storage["Resources"].items() if r["Type"] == "AWS::KMS::Key")
+    assert storage["Outputs"][output_key("LAKE_KMS_KEY_ID")]["Value"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    compute = template(templates, "Compute")
+    compute.has_resource_properties("AWS::Glue::SecurityConfiguration", {
+        "Name": layout.GLUE_SECURITY_CONFIG,
+        "EncryptionConfiguration": {"S3Encryptions": [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": Match.any_value()}]},
+    })
+    writers = {"Compute": ("GlueJobRole", "EmrJobRole", "SageMakerRole"), "Warehouse": ("UnloadRole",)}
+    for stack, roles in writers.items():
+        policies = [r for _, r in template(templates, stack).find_resources("AWS::IAM::Policy").items()]
+        for role in roles:
+            actions = {
+                action
+                for policy in policies
+                if any(role in json.dumps(ref) for ref in policy["Properties"].get("Roles", []))
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+                for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+            }
+            assert {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"} <= actions, (stack, role, sorted(actions))
+
+
 def test_landing_queue_redrives_to_an_encrypted_dead_letter_queue(templates):
     t = template(templates, "Storage")
     queues = t.find_resources("AWS::SQS::Queue")

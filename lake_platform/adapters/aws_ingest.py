@@ -231,6 +231,11 @@ class AwsDataExchange(DataExchange, AwsService):
                             "RevisionId": revision_id,
                         }
                     ],
+                    # The exported objects: SSE-KMS with the store's key (none: the bucket's default applies).
+                    **(
+                        {"Encryption": {"Type": "aws:kms", "KmsKeyArn": store.kms_key_id}}
+                        if store.kms_key_id else {}
+                    ),
                 }
             },
         )["Id"]

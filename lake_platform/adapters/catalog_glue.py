@@ -69,6 +69,8 @@ class GlueCatalog(Catalog):
         endpoint = getattr(self.store, "endpoint_url", None) or self.endpoint_url
         properties.update({iceberg_s3.S3_REGION: region} if region else {})
         properties.update({iceberg_s3.S3_ENDPOINT: endpoint} if endpoint else {})
+        kms_key_id = getattr(self.store, "kms_key_id", None)  # the store's SSE-KMS key: PyIceberg's writes use it too
+        properties.update({iceberg_s3.S3_SSE_TYPE: "kms", iceberg_s3.S3_SSE_KEY: kms_key_id} if kms_key_id else {})
         yield PyIcebergGlue(CATALOG_NAME, client=self._client(), **properties)
 
     def get(self, zone: str, table: str) -> TableInfo | None:

@@ -8,8 +8,10 @@ FileIOs go through pyarrow's C++ S3 client or s3fs/aiobotocore, which neither ho
 way the store does nor run against moto's in-process mock; this one is plain boto3 (`py-io-impl`, the way
 PyIceberg loads a custom FileIO), with the same endpoint and region as the lake's `S3Store`.
 
-Properties: `s3.region`, `s3.endpoint` (PyIceberg's names). An object is read whole into memory on open, which
-suits metadata files; data files are read by the caller through the store.
+Properties: `s3.region`, `s3.endpoint` (PyIceberg's names), and `s3.sse.type` = `kms` with `s3.sse.key` = the key's
+ARN (Iceberg's S3FileIO names, which the Spark jobs' catalog sets too): every object it writes is then SSE-KMS with
+that key. An object is read whole into memory on open, which suits metadata files; data files are read by the
+caller through the store.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pyiceberg.io import FileIO, InputFile, InputStream, OutputFile, OutputStrea
 
 S3_REGION = "s3.region"
 S3_ENDPOINT = "s3.endpoint"
+S3_SSE_TYPE = "s3.sse.type"
+S3_SSE_KEY = "s3.sse.key"
 
 
 def _bucket_key(location: str) -> tuple[str, str]:
@@ -30,16 +34,26 @@ def _bucket_key(location: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
+def _sse(properties) -> dict[str, str]:
+    """PutObject's SSE-KMS parameters from the FileIO properties (none unless `s3.sse.type` is `kms`)."""
+    kind = (properties.get(S3_SSE_TYPE) or "none").lower()
+    if kind == "none":
+        return {}
+    if kind != "kms" or not properties.get(S3_SSE_KEY):
+        raise ValueError(f"Boto3FileIO: {S3_SSE_TYPE}={kind!r} is not supported; set kms with {S3_SSE_KEY}=<key ARN>")
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": properties[S3_SSE_KEY]}
+
+
 class _Upload(io.BytesIO):
     """A write stream that puts the object when closed (metadata and manifests are small)."""
 
-    def __init__(self, client, bucket: str, key: str):
+    def __init__(self, client, bucket: str, key: str, encryption: dict[str, str]):
         super().__init__()
-        self._client, self._bucket, self._key = client, bucket, key
+        self._client, self._bucket, self._key, self._encryption = client, bucket, key, encryption
 
     def close(self) -> None:
         if not self.closed:
-            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self.getvalue())
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self.getvalue(), **self._encryption)
         super().close()
 
 
@@ -75,9 +89,9 @@ class Boto3InputFile(InputFile):
 
 
 class Boto3OutputFile(OutputFile):
-    def __init__(self, location: str, client):
+    def __init__(self, location: str, client, encryption: dict[str, str] | None = None):
         super().__init__(location)
-        self._client = client
+        self._client, self._encryption = client, encryption or {}
         self._bucket, self._key = _bucket_key(location)
 
     def __len__(self) -> int:
@@ -92,7 +106,7 @@ class Boto3OutputFile(OutputFile):
     def create(self, overwrite: bool = False) -> OutputStream:
         if not overwrite and self.exists():
             raise FileExistsError(f"{self.location} already exists")
-        return _Upload(self._client, self._bucket, self._key)
+        return _Upload(self._client, self._bucket, self._key, self._encryption)
 
 
 class Boto3FileIO(FileIO):
@@ -103,12 +117,13 @@ class Boto3FileIO(FileIO):
         self._client = boto3.client(
             "s3", region_name=self.properties.get(S3_REGION), endpoint_url=self.properties.get(S3_ENDPOINT)
         )
+        self._encryption = _sse(self.properties)
 
     def new_input(self, location: str) -> InputFile:
         return Boto3InputFile(location, self._client)
 
     def new_output(self, location: str) -> OutputFile:
-        return Boto3OutputFile(location, self._client)
+        return Boto3OutputFile(location, self._client, self._encryption)
 
     def delete(self, location) -> None:
         bucket, key = _bucket_key(location if isinstance(location, str) else location.location)

@@ -1,6 +1,11 @@
 """SageMaker on AWS: training jobs in the scikit-learn framework container, and batch transform jobs.
 
 The local twin, the interface and the artifact layout are in `sagemaker.py`.
+
+The scikit-learn image is the one of the job's region (SKLEARN_REGISTRIES). With `kms_key_id` (LAKE_KMS_KEY_ID: the
+lake key's ARN) the model artifacts, the transform output and the instances' storage volumes are encrypted with that
+key (OutputDataConfig/TransformOutput KmsKeyId: SSE-KMS; VolumeKmsKeyId); the files the adapter puts itself (source,
+manifests) go through the store, which writes them SSE-KMS with its own `kms_key_id`.
 """
 
 import json
@@ -17,13 +22,57 @@ from lake_platform.adapters.sagemaker import (
 )
 
 
+# The AWS accounts of SageMaker's scikit-learn framework images (repository `sagemaker-scikit-learn`) per region,
+# from the SageMaker Python SDK's image_uris configuration (github.com/aws/sagemaker-python-sdk,
+# src/sagemaker/image_uri_config/sklearn.json; the same account for every framework version and for training and
+# inference), which `sagemaker.image_uris.retrieve("sklearn", region, "1.4-2")` reads. A table, not the SDK: the SDK
+# is not a dependency of the project (its import alone takes seconds), and these accounts change only when AWS opens
+# a region. A region missing here: set `image_uri`.
+SKLEARN_REGISTRIES = {
+    "af-south-1": "510948584623", "ap-east-1": "651117190479", "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698", "ap-northeast-3": "867004704886", "ap-south-1": "720646828776",
+    "ap-south-2": "628508329040", "ap-southeast-1": "121021644041", "ap-southeast-2": "783357654285",
+    "ap-southeast-3": "951798379941", "ap-southeast-4": "106583098589", "ca-central-1": "341280168497",
+    "cn-north-1": "450853457545", "cn-northwest-1": "451049120500", "eu-central-1": "492215442770",
+    "eu-central-2": "680994064768", "eu-north-1": "662702820516", "eu-south-1": "978288397137",
+    "eu-south-2": "104374241257", "eu-west-1": "141502667606", "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980", "me-central-1": "272398656194", "me-south-1": "801668240914",
+    "sa-east-1": "737474898029", "us-east-1": "683313688378", "us-east-2": "257758044811",
+    "us-gov-east-1": "237065988967", "us-gov-west-1": "414596584902", "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+}
+SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
+
+
+def sklearn_image_uri(region: str, framework_version: str = "1.4-2") -> str:
+    """The scikit-learn framework image (CPU, Python 3) of `region`, as the SageMaker SDK's image_uris resolves it."""
+    try:
+        account = SKLEARN_REGISTRIES[region]
+    except KeyError:
+        raise ValueError(
+            f"no SageMaker scikit-learn image known for region {region!r} (SKLEARN_REGISTRIES in {__name__}): "
+            "set the resource's image_uri"
+        ) from None
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/{SKLEARN_REPOSITORY}:{framework_version}-cpu-py3"
+
+
 class SageMakerTraining(ModelTraining):
     """SageMaker training jobs in the scikit-learn framework container, and batch transform jobs."""
 
     role_arn: str = Field(description="Execution role SageMaker assumes (e.g. dg.EnvVar('SAGEMAKER_ROLE_ARN')).")
-    image_uri: str = Field(
-        default="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3",
-        description="scikit-learn framework image for the job's region (this default is us-east-1's).",
+    image_uri: str | None = Field(
+        default=None,
+        description="Training and serving image; default: the scikit-learn framework image of the job's region.",
+    )
+    framework_version: str = Field(default="1.4-2", description="scikit-learn container version (default image).")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key (ARN) of the jobs' S3 outputs and volumes; None: the bucket default."
+    )
+    encrypt_volumes: bool = Field(
+        default=True,
+        description="Also encrypt the instances' EBS volumes with kms_key_id (VolumeKmsKeyId); set False for an "
+        "instance type with only instance storage (NVMe), on which SageMaker refuses a volume key.",
     )
     instance_type: str = Field(default="ml.m5.large", description="Training and transform instance type.")
     volume_size_gb: int = Field(default=30, description="Training volume; the channels are copied onto it.")
@@ -39,6 +88,12 @@ class SageMakerTraining(ModelTraining):
         import boto3
 
         return boto3.client("sagemaker", region_name=self.region_name, endpoint_url=self.endpoint_url)
+
+    def image(self, region: str) -> str:
+        return self.image_uri or sklearn_image_uri(region, self.framework_version)
+
+    def _volume_key(self) -> dict:
+        return {"VolumeKmsKeyId": self.kms_key_id} if self.kms_key_id and self.encrypt_volumes else {}
 
     def _key(self, uri: str) -> str:
         root = self.store.uri("")
@@ -92,7 +147,7 @@ class SageMakerTraining(ModelTraining):
             "TrainingJobName": job_name,
             "RoleArn": self.role_arn,
             "AlgorithmSpecification": {
-                "TrainingImage": self.image_uri,
+                "TrainingImage": self.image(region),
                 "TrainingInputMode": "File",
                 "MetricDefinitions": [{"Name": m, "Regex": f"^{m}=([0-9.]+)"} for m in metrics],
             },
@@ -117,11 +172,15 @@ class SageMakerTraining(ModelTraining):
                 }
                 for name, location in channels.items()
             ],
-            "OutputDataConfig": {"S3OutputPath": self.store.uri(prefix.rstrip("/"))},
+            "OutputDataConfig": {
+                "S3OutputPath": self.store.uri(prefix.rstrip("/")),
+                **({"KmsKeyId": self.kms_key_id} if self.kms_key_id else {}),
+            },
             "ResourceConfig": {
                 "InstanceType": self.instance_type,
                 "InstanceCount": 1,
                 "VolumeSizeInGB": self.volume_size_gb,
+                **self._volume_key(),
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime_seconds},
             **({"Environment": dict(self.environment)} if self.environment else {}),
@@ -134,7 +193,7 @@ class SageMakerTraining(ModelTraining):
                 ModelName=model.job_name,
                 ExecutionRoleArn=self.role_arn,
                 PrimaryContainer={
-                    "Image": self.image_uri,
+                    "Image": self.image(client.meta.region_name),
                     "ModelDataUrl": model.model_uri,
                     "Environment": {
                         "SAGEMAKER_PROGRAM": self._script().name,
@@ -162,8 +221,9 @@ class SageMakerTraining(ModelTraining):
                 "S3OutputPath": self.store.uri(output_key.rstrip("/")),
                 "Accept": OUTPUT_CONTENT_TYPE,
                 "AssembleWith": "None",
+                **({"KmsKeyId": self.kms_key_id} if self.kms_key_id else {}),
             },
-            TransformResources={"InstanceType": self.instance_type, "InstanceCount": 1},
+            TransformResources={"InstanceType": self.instance_type, "InstanceCount": 1, **self._volume_key()},
         )
         context.log.info(f"started SageMaker transform job {job_name} with model {model.job_name}")
         self._wait(context, lambda: client.describe_transform_job(TransformJobName=job_name), "Transform")

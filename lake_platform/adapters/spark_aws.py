@@ -15,6 +15,14 @@ Both services run with Apache Iceberg enabled: the Spark catalog `lake` (iceberg
 GlueCatalog on the Glue Data Catalog, with its warehouse at `s3://<bucket>/<iceberg_prefix>/`, so a job
 addresses a table as `lake.<database>.<table>` (`iceberg_spark_conf`). Glue loads its bundled Iceberg
 (1.7.1 on Glue 5.0) through `--datalake-formats iceberg`; EMR Serverless through the runtime jar EMR 7 ships.
+
+With `kms_key_id` (LAKE_KMS_KEY_ID: the lake key's ARN) what a run writes to S3 is SSE-KMS with that key: the
+shipped code and the Pipes context (PutObject from here), the Iceberg files (S3FileIO's `s3.sse.type`/`s3.sse.key` on
+the `lake` catalog), other `s3://` writes of Spark (EMRFS's server-side-encryption settings), Glue's own S3 writes
+(the Glue security configuration `security_configuration`, SSE-KMS, which deploy/aws creates) and EMR Serverless'
+logs under `log_uri` (its `encryptionKeyArn`). Not covered from here: the Pipes messages the job itself puts
+(dagster_pipes' S3 message writer in spark_jobs/_pipes_entry.py sends no encryption header; the bucket's default
+encryption applies to them).
 """
 
 from __future__ import annotations
@@ -32,15 +40,19 @@ from pydantic import Field
 
 from lake_platform.adapters.iceberg import CATALOG_NAME
 from lake_platform.adapters.spark import SparkJobs
+from lake_platform.adapters.storage import encrypt_writes, sse_kms
 from lake_platform.settings import SPARK_JOBS_DIR
 
 BUNDLE_NAME = "spark_jobs.zip"
 # The Iceberg Spark runtime EMR 7 ships on every EMR Serverless Spark worker (AWS, "Using Apache Iceberg with
 # EMR Serverless": https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/using-iceberg.html).
 EMR_ICEBERG_RUNTIME_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
+# The Glue security configuration (S3 encryption SSE-KMS with the lake key) the aws deployment's Glue jobs run with;
+# deploy/aws's compute stack creates it under this name.
+GLUE_SECURITY_CONFIGURATION = "lake-platform-sse-kms"
 
 
-def iceberg_spark_conf(warehouse: str) -> dict[str, str]:
+def iceberg_spark_conf(warehouse: str, kms_key_id: str | None = None) -> dict[str, str]:
     """Spark settings that make `lake` (CATALOG_NAME) an Iceberg catalog on the AWS Glue Data Catalog.
 
     The settings AWS documents for Iceberg on the Glue Data Catalog, with `lake` as the catalog name:
@@ -54,15 +66,28 @@ def iceberg_spark_conf(warehouse: str) -> dict[str, str]:
       `spark.hadoop.hive.metastore.client.factory.class`, which makes Glue the metastore of Spark's own
       session catalog (Hive tables); the `lake` catalog reaches Glue through Iceberg's GlueCatalog without it.
     io-impl S3FileIO is also GlueCatalog's default; it is set explicitly, as the Glue page does.
+
+    With `kms_key_id`, S3FileIO writes every data, manifest and metadata file SSE-KMS with that key (Iceberg's
+    catalog properties `s3.sse.type=kms`, `s3.sse.key=<key ARN>`: Iceberg, "Iceberg AWS Integrations", S3 Server
+    Side Encryption), and so do Spark's other `s3://` writes through EMRFS (`fs.s3.enableServerSideEncryption`,
+    `fs.s3.serverSideEncryption.kms.keyId`: EMR, "Specifying Amazon S3 encryption using EMRFS properties").
     """
     prefix = f"spark.sql.catalog.{CATALOG_NAME}"
-    return {
+    conf = {
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         prefix: "org.apache.iceberg.spark.SparkCatalog",
         f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
         f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         f"{prefix}.warehouse": warehouse,
     }
+    if kms_key_id:
+        conf.update({
+            f"{prefix}.s3.sse.type": "kms",
+            f"{prefix}.s3.sse.key": kms_key_id,
+            "spark.hadoop.fs.s3.enableServerSideEncryption": "true",
+            "spark.hadoop.fs.s3.serverSideEncryption.kms.keyId": kms_key_id,
+        })
+    return conf
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,9 @@ class AwsSparkJobs(SparkJobs):
     jobs_dir: str | None = Field(default=None, description="Folder of job scripts; default: spark_jobs/.")
     region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
     endpoint_url: str | None = Field(default=None, description="Custom endpoint for all calls (tests).")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key (ARN) of SSE-KMS on everything the runs write to S3; None: bucket default."
+    )
 
     def iceberg_warehouse(self) -> str:
         """Where Iceberg's GlueCatalog puts new tables: `<warehouse><database>.db/<table>/`."""
@@ -88,7 +116,7 @@ class AwsSparkJobs(SparkJobs):
         return f"s3://{self.bucket}/{prefix}/" if prefix else f"s3://{self.bucket}/"
 
     def iceberg_conf(self) -> dict[str, str]:
-        return iceberg_spark_conf(self.iceberg_warehouse())
+        return iceberg_spark_conf(self.iceberg_warehouse(), self.kms_key_id)
 
     def _client(self, service: str):
         import boto3
@@ -114,13 +142,13 @@ class AwsSparkJobs(SparkJobs):
         except s3.exceptions.ClientError as error:
             if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
                 raise
-            s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data, **sse_kms(self.kms_key_id))
         return f"s3://{self.bucket}/{key}"
 
     def _pipes_io(self) -> dict[str, Any]:
         from dagster_aws.pipes import PipesS3ContextInjector
 
-        s3 = self._client("s3")
+        s3 = encrypt_writes(self._client("s3"), self.kms_key_id)  # the injector's put_object of the context
         return {
             "context_injector": PipesS3ContextInjector(
                 bucket=self.bucket, client=s3, key_prefix=f"{self.pipes_prefix}/"
@@ -143,6 +171,11 @@ class GlueJobs(AwsSparkJobs):
     )
     timeout_minutes: int = Field(default=60, description="Glue stops a run that takes longer.")
     job_name_prefix: str = Field(default="lake-", description="Prefix of the Glue job names.")
+    security_configuration: str | None = Field(
+        default=None,
+        description="Glue security configuration of the jobs (e.g. S3 encryption SSE-KMS); it must exist. The aws "
+        f"deployment uses {GLUE_SECURITY_CONFIGURATION!r}, created by deploy/aws.",
+    )
     default_arguments: dict[str, str] = Field(
         default_factory=dict,
         description="Extra Glue job arguments, e.g. {'--enable-metrics': 'true'}; they win over lake_platform's "
@@ -184,6 +217,7 @@ class GlueJobs(AwsSparkJobs):
             "NumberOfWorkers": self.number_of_workers,
             "ExecutionProperty": {"MaxConcurrentRuns": self.max_concurrent_runs},
             "Timeout": self.timeout_minutes,
+            **({"SecurityConfiguration": self.security_configuration} if self.security_configuration else {}),
         }
 
     def ensure_job(self, glue, job: str, code: ShippedCode) -> str:
@@ -250,9 +284,8 @@ class EmrServerlessJobs(AwsSparkJobs):
             },
         }
         if self.log_uri:
-            request["configurationOverrides"] = {
-                "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": self.log_uri}}
-            }
+            logs = {"logUri": self.log_uri, **({"encryptionKeyArn": self.kms_key_id} if self.kms_key_id else {})}
+            request["configurationOverrides"] = {"monitoringConfiguration": {"s3MonitoringConfiguration": logs}}
         return request
 
 

@@ -116,6 +116,9 @@ class RedshiftWarehouse(Warehouse):
     schema_name: str = Field(default="warehouse", description="Schema the dbt models are built in.")
     database: str = Field(default="dev", description="Database the dbt models are built in.")
     iam_role: str = Field(description="ARN of the IAM role Redshift assumes to UNLOAD to S3.")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key (ARN) UNLOAD encrypts its files with (SSE-KMS); None: UNLOAD's SSE-S3."
+    )
     secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret with database credentials; default: IAM identity."
     )
@@ -183,11 +186,14 @@ class RedshiftWarehouse(Warehouse):
             raise ValueError(f"Redshift can only UNLOAD to S3, not to {destination_uri}")
         prefix = destination_uri.rstrip("/") + "/"
         select = f"select * from {self.qualified(table)}"
+        # UNLOAD writes SSE-S3 unless told a KMS key: `kms_key_id '<key>' encrypted` is its SSE-KMS (Redshift,
+        # "Unloading encrypted data files").
+        encryption = f" kms_key_id {quote_literal(self.kms_key_id)} encrypted" if self.kms_key_id else ""
         client = self._client()
         unload = self._run(
             client,
             f"unload ({quote_literal(select)}) to {quote_literal(prefix)} "
-            f"iam_role {quote_literal(self.iam_role)} format parquet",
+            f"iam_role {quote_literal(self.iam_role)} format parquet{encryption}",
             f"lake_platform export {table}",
             keep_session=True,
         )

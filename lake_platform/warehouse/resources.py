@@ -20,7 +20,7 @@ def warehouse_resources(deployment: Deployment, lake_root: str | Path) -> dict[s
     """`dbt` runs the project on the deployment's target; `warehouse` queries and exports its tables.
 
     AWS names come from the environment at run time (LAKE_REDSHIFT_WORKGROUP, LAKE_REDSHIFT_DATABASE,
-    LAKE_REDSHIFT_UNLOAD_ROLE, LAKE_AWS_REGION); building these needs no credentials or network.
+    LAKE_REDSHIFT_UNLOAD_ROLE, LAKE_KMS_KEY_ID, LAKE_AWS_REGION); building these needs no credentials or network.
     """
     dbt: LakeDbtCliResource = dbt_resource(warehouse_target(deployment), lake_root)
     warehouse: Warehouse
@@ -31,6 +31,7 @@ def warehouse_resources(deployment: Deployment, lake_root: str | Path) -> dict[s
             workgroup=dg.EnvVar("LAKE_REDSHIFT_WORKGROUP"),
             database=dg.EnvVar("LAKE_REDSHIFT_DATABASE"),
             iam_role=dg.EnvVar("LAKE_REDSHIFT_UNLOAD_ROLE"),
+            kms_key_id=dg.EnvVar("LAKE_KMS_KEY_ID"),
             region_name=dg.EnvVar("LAKE_AWS_REGION"),
         )
     return {"dbt": dbt, "warehouse": warehouse}

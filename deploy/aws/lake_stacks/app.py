@@ -74,6 +74,7 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
         **DEPLOYMENT_SWITCHES,
         "LAKE_AWS_REGION": cdk.Aws.REGION,
         "LAKE_BUCKET": storage.bucket.bucket_name,
+        "LAKE_KMS_KEY_ID": storage.key.key_arn,
         "LAKE_LANDING_QUEUE_URL": storage.landing_queue.queue_url,
         "LAKE_DMS_TASK_ARN": ingest.dms_task.ref,
         "LAKE_DATASYNC_TASK_ARN": ingest.datasync_task.attr_task_arn,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_emrserverless as emrserverless
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -71,6 +72,20 @@ class ComputeStack(Stack):
         ]
         for statement in glue_statements:
             self.glue_role.add_to_policy(statement)
+        # The jobs' security configuration (GlueJobs.security_configuration): Glue's S3 writes SSE-KMS with the lake
+        # key. (Iceberg's own writes are encrypted by its S3FileIO settings, spark_aws.iceberg_spark_conf.)
+        self.glue_security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "GlueSecurityConfiguration",
+            name=layout.GLUE_SECURITY_CONFIG,
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                    )
+                ],
+            ),
+        )
         lake_iam.prefix_suppression(self.glue_role, f"object keys under {layout.RAW}/, {layout.ICEBERG}/, {layout.CODE}/, "
                                     f"{layout.PIPES}/; the lake databases' tables; Glue's log groups /aws-glue/*")
 
@@ -126,6 +141,12 @@ class ComputeStack(Stack):
             lake_iam.s3_read(bucket, layout.iceberg_table_prefix("curated"), layout.ML),
             lake_iam.s3_write(bucket, layout.ML_MODELS, layout.ML_SCORING),
             lake_iam.kms_use(key),
+            # The training and transform instances' EBS volumes are encrypted with the lake key (VolumeKmsKeyId):
+            # the volume is attached under a grant, which only an AWS service may use.
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"], resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
                 resources=[lake_iam.arn("logs", "log-group:/aws/sagemaker/*")],

@@ -79,8 +79,9 @@ def s3_list(bucket: s3.IBucket, *prefixes: str) -> iam.PolicyStatement:
 
 
 def kms_use(key: kms.IKey, *, encrypt: bool = True) -> iam.PolicyStatement:
-    """Use of the lake key for SSE-KMS objects and encrypted services: decrypt, and (writers) data keys."""
-    actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:GenerateDataKey"] if encrypt else [])
+    """Use of the lake key for SSE-KMS objects and encrypted services: decrypt, and (writers) data keys and Encrypt
+    (SageMaker's execution role needs kms:Encrypt for OutputDataConfig/TransformOutput KmsKeyId)."""
+    actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:GenerateDataKey", "kms:Encrypt"] if encrypt else [])
     return iam.PolicyStatement(actions=actions, resources=[key.key_arn])
 
 

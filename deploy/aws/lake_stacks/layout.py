@@ -12,7 +12,7 @@ from lake_platform.adapters.catalog import ICEBERG_ZONES, Catalog
 from lake_platform.adapters.datasync import OPTIONS as DATASYNC_OPTIONS
 from lake_platform.adapters.datasync import REPORTS_PREFIX, SHARE_PREFIX
 from lake_platform.adapters.serving import DynamoDBTable
-from lake_platform.adapters.spark_aws import AwsSparkJobs, GlueJobs
+from lake_platform.adapters.spark_aws import GLUE_SECURITY_CONFIGURATION, AwsSparkJobs, GlueJobs
 from lake_platform.ml.registry import MODELS_PREFIX
 
 
@@ -52,6 +52,7 @@ def iceberg_table_prefix(zone: str) -> str:
 
 # --- services ---------------------------------------------------------------------------------------------------
 GLUE_JOB_PREFIX: str = _default(GlueJobs, "job_name_prefix")  # Glue jobs `lake-<job>`, created by the runs
+GLUE_SECURITY_CONFIG = GLUE_SECURITY_CONFIGURATION  # the jobs' security configuration: S3 writes SSE-KMS
 SERVING_KEY: str = _default(DynamoDBTable, "key_name")  # flight_id (Number)
 SERVING_DATE_INDEX: str = _default(DynamoDBTable, "date_index")  # flight_date-index
 SERVING_DATE_KEY = "flight_date"  # the index's partition key (String, ISO date)

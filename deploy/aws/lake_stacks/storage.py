@@ -168,5 +168,7 @@ class StorageStack(Stack):
 
         env_output(self, "LAKE_BUCKET", self.bucket.bucket_name, "the lake bucket")
         env_output(self, "LAKE_AWS_REGION", Aws.REGION, "the region of every lake resource")
+        env_output(self, "LAKE_KMS_KEY_ID", self.key.key_arn,
+                   "the lake key: SSE-KMS of every S3 write and of the services' outputs (UNLOAD, exports, SageMaker)")
         env_output(self, "LAKE_LANDING_QUEUE_URL", self.landing_queue.queue_url,
                    "SQS queue of the bucket's landing/ ObjectCreated notifications (landing_notifications_sensor)")
