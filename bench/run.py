@@ -320,6 +320,19 @@ def main(quick: bool) -> dict:
     return result
 
 
+def step_table(r: dict) -> list[str]:
+    """Seconds per step: each build, and the run of one new day after it (blank: the step did not run)."""
+    columns = [(f"{name} build", build["events"]["steps"]) for name, build in r["builds"].items()]
+    columns += [(f"one new day after {name}", build["one_day_steps"]) for name, build in r["builds"].items()
+                if "one_day_steps" in build]
+    steps = sorted({step for _, col in columns for step in col}, key=lambda step: -columns[0][1].get(step, 0))
+    lines = ["| step (seconds) | " + " | ".join(name for name, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for step in steps:
+        lines.append(f"| {step} | " + " | ".join(f"{col[step]:.1f}" if step in col else "" for _, col in columns) + " |")
+    lines.append("| all steps | " + " | ".join(f"{sum(col.values()):.1f}" for _, col in columns) + " |")
+    return lines
+
+
 def markdown(r: dict) -> str:
     lines = [f"# Benchmark ({r['mode']}, {r['measured_at']}, {r['machine']['cpus']} cores, "
              f"load {r['machine']['load_before']:.1f} before)", "", "| figure | value |", "|---|---|"]
@@ -328,11 +341,7 @@ def markdown(r: dict) -> str:
             if isinstance(value, (int, float)):
                 lines.append(f"| {group}.{key} | {value:,.3g} |" if isinstance(value, float) else f"| {group}.{key} | {value:,} |")
     lines += [f"| peak_rss_mb | {r['peak_rss_mb']:,.0f} (during {r['peak_step']}) |", f"| bench_s | {r['bench_s']:,.0f} |", "",
-              "| step (scale 1 build) | seconds |", "|---|---|"]
-    lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps"].items()]
-    if "steps_scale3" in r:
-        lines += ["", "| step (scale 3 build) | seconds |", "|---|---|"]
-        lines += [f"| {step} | {seconds:.1f} |" for step, seconds in r["steps_scale3"].items()]
+              *step_table(r)]
     lines += ["", "| daily table (largest build) | days | files | most files in a day | mean file KB |",
               "|---|---|---|---|---|"]
     lines += [f"| {t} | {f['days']} | {f['files']} | {f['max_files_per_day']} | {f['mean_file_kb']:.0f} |"

@@ -459,3 +459,19 @@ def test_broken_invariants_in_a_new_lake_version_fail_their_dbt_tests(built, lak
         "relationships_fct_flights_carrier__carrier__ref_dim_carriers_",
         "unique_combination_of_columns_stg_lake__weather_origin__time_hour",
     }
+
+
+def test_the_dbt_version_is_read_from_the_installed_package_not_from_dbt_version(monkeypatch, tmp_path):
+    # dagster-dbt would run `dbt --version` (seconds, and a request to PyPI for the latest release) once per process.
+    import importlib.metadata
+
+    import dagster_dbt.core.resource as dbt_resource_module
+
+    from lake_platform.warehouse.project import dbt_resource
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(dbt_resource_module, "check_output", no_subprocess)
+    version = dbt_resource("duckdb", tmp_path)._cli_version
+    assert str(version) == importlib.metadata.version("dbt-core") and version.major == 1

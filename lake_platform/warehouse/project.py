@@ -63,6 +63,19 @@ class LakeDbtCliResource(DbtCliResource):
             values.update(first_day=days[0], last_day=days[1])
         return ["--vars", json.dumps(values)]
 
+    @property
+    def _cli_version(self):
+        """dbt's version. dagster-dbt runs `dbt --version` for it (once per process, ~5 s here), which also asks
+        PyPI for dbt's latest release: an offline machine waits on that. The dbt installed with this package
+        (`_dbt_executable`) is the installed dbt-core, whose version the package metadata gives at once."""
+        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
+            from importlib.metadata import version as installed
+
+            from packaging.version import parse
+
+            return parse(installed("dbt-core"))
+        return super()._cli_version
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         super().setup_for_execution(context)
         if self.target == "duckdb":
