@@ -35,6 +35,7 @@ PARQUET_WITH_OP_AND_TIMESTAMP = {
     "DataFormat": "parquet",
     "IncludeOpForFullLoad": True,
     "TimestampColumnName": "dms_commit_ts",
+    "UseTaskStartTimeForFullLoadTimestamp": True,  # the settings AWS defaults to (the rest) are left out
     "ServiceAccessRoleArn": "arn:aws:iam::123456789012:role/dms-s3",
 }
 FLIGHTS_STATS = {
@@ -179,6 +180,20 @@ def test_dms_target_that_does_not_write_the_lake_layout_is_rejected_before_inges
 
     assert "writes to s3://lake-test/exports/dms/, not s3://lake-test/landing/dms/" in str(failure.value)
     assert "DataFormat='csv' (expected 'parquet')" in str(failure.value)
+
+
+@pytest.mark.parametrize("setting, value, shown", [
+    # AWS's default stamps full-load rows with their transfer time: a change committed during the load may lose.
+    ("UseTaskStartTimeForFullLoadTimestamp", False, "UseTaskStartTimeForFullLoadTimestamp=False (expected True)"),
+    ("DatePartitionEnabled", True, "DatePartitionEnabled=True (expected False)"),
+    ("CdcInsertsOnly", True, "CdcInsertsOnly=True (expected False)"),
+    ("PreserveTransactions", True, "PreserveTransactions=True (expected False)"),
+])
+def test_dms_target_whose_changes_the_emulator_does_not_write_is_rejected(aws, store, setting, value, shown):
+    task_arn = dms_task(**{setting: value})
+    with pytest.raises(RuntimeError, match="does not match the lake") as failure:
+        AwsDms(replication_task_arn=task_arn, region_name=REGION).replicate(dg.build_asset_context(), store)
+    assert shown in str(failure.value)
 
 
 # --- Data Exchange ------------------------------------------------------------------------------------

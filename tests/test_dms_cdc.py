@@ -158,3 +158,11 @@ def test_without_a_change_table_the_task_does_the_full_load_and_says_cdc_is_off(
     report = replicate(tmp_path)
     assert report.rows == {"flights": 1}
     assert report.details["cdc"].startswith("off")
+
+
+def test_full_load_files_are_numbered_in_hexadecimal_as_dms_numbers_them(lake):
+    change(lake, *[f"INSERT INTO flights VALUES ({n}, 'UA', 0.0)" for n in range(4, 12)])  # 11 rows
+    replicate(lake, rows_per_file=1)
+    names = sorted(o.key.rsplit("/", 1)[1] for o in store(lake).list(PREFIX))
+    assert names == [f"LOAD{n:08X}.parquet" for n in range(1, 12)]
+    assert names[9:] == ["LOAD0000000A.parquet", "LOAD0000000B.parquet"]

@@ -17,11 +17,26 @@ from lake_platform.adapters.storage import ObjectStore, S3ObjectStore
 
 DMS_FAILED = {"failed", "failed-move"}
 DMS_STARTABLE = {"ready", "stopped"}
-# The S3 target settings whose output LocalDms emulates and raw/clean read (README, principle 2).
+# The S3 target settings whose output LocalDms emulates and raw/clean read (README, principle 2); AwsDms refuses a
+# task whose target endpoint differs, and the CDK app (deploy/aws/) creates the endpoint from this dict.
 DMS_TARGET_SETTINGS = {
     "DataFormat": "parquet",
-    "IncludeOpForFullLoad": True,
+    "IncludeOpForFullLoad": True,  # full-load rows carry Op = I, as CDC rows carry I/U/D
     "TimestampColumnName": "dms_commit_ts",
+    # Full-load rows carry the task's start time, not their transfer time (AWS's default): a change committed while
+    # the full load runs then sorts after the snapshot row it changes, instead of losing to it.
+    "UseTaskStartTimeForFullLoadTimestamp": True,
+    "DatePartitionEnabled": False,  # CDC files directly under <schema>/<table>/, as the raw copy lists them
+    "CdcInsertsOnly": False,  # updates and deletes too (Op U/D), not inserts only
+    "PreserveTransactions": False,  # one row per change, not transaction files under a CdcPath
+}
+# What DescribeEndpoints means by a setting it leaves out: AWS's default for it.
+DMS_SETTING_DEFAULTS = {
+    "IncludeOpForFullLoad": False,
+    "UseTaskStartTimeForFullLoadTimestamp": False,
+    "DatePartitionEnabled": False,
+    "CdcInsertsOnly": False,
+    "PreserveTransactions": False,
 }
 
 
@@ -131,7 +146,10 @@ def _check_target(dms, task: dict[str, Any], store: ObjectStore, landing_prefix:
     )["Endpoints"][0]
     s3 = endpoint.get("S3Settings") or {}
     bucket, folder = s3.get("BucketName"), (s3.get("BucketFolder") or "").strip("/")
-    wrong = [f"{k}={s3.get(k)!r} (expected {v!r})" for k, v in DMS_TARGET_SETTINGS.items() if s3.get(k) != v]
+    wrong = [
+        f"{k}={s3.get(k, DMS_SETTING_DEFAULTS.get(k))!r} (expected {v!r})"
+        for k, v in DMS_TARGET_SETTINGS.items() if s3.get(k, DMS_SETTING_DEFAULTS.get(k)) != v
+    ]
     if folder != landing_prefix or (isinstance(store, S3ObjectStore) and bucket != store.bucket):
         wrong.insert(0, f"writes to s3://{bucket}/{folder}/, not {store.uri(landing_prefix)}/")
     if wrong:

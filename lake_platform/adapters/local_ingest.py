@@ -25,7 +25,7 @@ class LocalDms(DmsReplication):
 
     Mirrors a task with `IncludeOpForFullLoad=true`, `TimestampColumnName=dms_commit_ts` and `DataFormat`
     parquet (or csv with `AddColumnName=true`), writing into `landing/dms/<schema>/<table>/`:
-    - the full load, `LOAD00000001.parquet`, …: a snapshot of the table taken at a change number, `Op` = `I`;
+    - the full load, `LOAD00000001.parquet` … `LOAD0000000A.parquet` … (numbered in hexadecimal, as DMS does): a snapshot of the table taken at a change number, `Op` = `I`;
     - then one `YYYYMMDD-HHMMSSfff.parquet` per batch of changes: `Op` I/U/D in commit order,
       `dms_commit_ts` the change's commit time, then the row (a delete carries the row's last values).
     Changes come from the source's change table (see `lake_platform.sources.capture`); without one, only
@@ -134,7 +134,7 @@ class LocalDms(DmsReplication):
             for number, part in enumerate(result.partitions(), start=1):
                 if changes is not None:
                     position, part = part[0][0], [row[1:] for row in part]
-                key = f"{prefix}LOAD{number:08d}.{self.data_format}"
+                key = f"{prefix}LOAD{number:08X}.{self.data_format}"  # DMS numbers them in hexadecimal
                 store.put_bytes(key, self._encode(source, [("I", stamp)] * len(part), part))
                 keys.append(key)
                 rows += len(part)

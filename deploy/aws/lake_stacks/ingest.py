@@ -30,15 +30,6 @@ from lake_stacks.config import Config
 from lake_stacks.network import VPC_CIDR, log_group
 from lake_stacks.outputs import env_output
 
-# What the emulator (LocalDms) also does and the AWS check does not verify yet (lake_platform/adapters/
-# aws_ingest.py checks only DMS_TARGET_SETTINGS): set here explicitly so the task behaves as the emulator.
-DMS_EMULATED_SETTINGS = {
-    # Full-load rows carry the task's start time, so a change committed during the full load sorts after them.
-    "UseTaskStartTimeForFullLoadTimestamp": True,
-    "DatePartitionEnabled": False,  # CDC files directly under <schema>/<table>/
-    "CdcInsertsOnly": False,  # Op I/U/D
-    "PreserveTransactions": False,
-}
 DMS_SCHEMA: str = LocalDms.model_fields["schema_name"].default  # ops
 DMS_TABLES: list[str] = list(LocalDms.model_fields["tables"].default)  # ["flights"]
 PREFIX_SETTINGS = {"postgres": "postgre_sql_settings", "mysql": "my_sql_settings"}
@@ -50,10 +41,9 @@ def snake(name: str) -> str:
 
 
 def dms_s3_settings(**extra) -> dict:
-    """DMS_TARGET_SETTINGS (the settings AwsDms checks) + the emulated ones, as S3SettingsProperty arguments."""
-    overlap = set(DMS_EMULATED_SETTINGS) & set(layout.DMS_TARGET_SETTINGS)
-    assert not overlap, f"set in both places: {overlap}"
-    return {snake(k): v for k, v in {**layout.DMS_TARGET_SETTINGS, **DMS_EMULATED_SETTINGS}.items()} | extra
+    """DMS_TARGET_SETTINGS (the settings AwsDms checks, every one the emulator follows), as S3SettingsProperty
+    arguments."""
+    return {snake(k): v for k, v in layout.DMS_TARGET_SETTINGS.items()} | extra
 
 
 def service_role(scope: Construct, id: str, service: str, description: str) -> iam.Role:
