@@ -186,7 +186,7 @@ def test_a_corrupted_write_fails_verification_naming_the_file_and_the_next_execu
 # --- AwsDataSync against moto -----------------------------------------------------------------------------
 
 
-def datasync_task(subdirectory: str = "/landing/datasync/share/") -> str:
+def datasync_task(subdirectory: str = "/landing/datasync/share/", **options) -> str:
     client = boto3.client("datasync")
     source = client.create_location_smb(
         ServerHostname="share.maintenance.internal", Subdirectory="/maintenance", User="datasync",
@@ -198,7 +198,8 @@ def datasync_task(subdirectory: str = "/landing/datasync/share/") -> str:
     )["LocationArn"]
     return client.create_task(
         SourceLocationArn=source, DestinationLocationArn=destination, Name="share-to-lake",
-        Options={"VerifyMode": "ONLY_FILES_TRANSFERRED", "TransferMode": "CHANGED"},
+        # PreserveDeletedFiles and OverwriteMode left to DataSync's defaults (PRESERVE, ALWAYS): what the lake expects.
+        Options={"VerifyMode": "ONLY_FILES_TRANSFERRED", "TransferMode": "CHANGED", **options},
     )["TaskArn"]
 
 
@@ -263,3 +264,20 @@ def test_aws_task_writing_outside_the_lake_landing_is_rejected_before_it_starts(
 
     task = boto3.client("datasync").describe_task(TaskArn=task_arn)
     assert task["Status"] == "AVAILABLE" and task.get("CurrentTaskExecutionArn") is None  # never started
+
+
+@pytest.mark.parametrize("options, shown", [
+    ({"VerifyMode": "NONE"}, "VerifyMode='NONE' (expected 'ONLY_FILES_TRANSFERRED')"),
+    ({"TransferMode": "ALL"}, "TransferMode='ALL' (expected 'CHANGED')"),
+    # DataSync would delete from the lake what left the share: the lake keeps every file it received.
+    ({"PreserveDeletedFiles": "REMOVE"}, "PreserveDeletedFiles='REMOVE' (expected 'PRESERVE')"),
+])
+def test_aws_task_with_other_options_than_the_emulated_ones_is_rejected_before_it_starts(aws, s3_store, options, shown):
+    task_arn = datasync_task(**options)
+    started = []
+    aws.register("before-call.datasync.StartTaskExecution", lambda **kwargs: started.append(kwargs))
+    sync = AwsDataSync(task_arn=task_arn, region_name=REGION, poll_seconds=0)
+    with pytest.raises(RuntimeError, match="options do not match the lake") as failure:
+        sync.sync(dg.build_asset_context(), s3_store)
+    assert shown in str(failure.value)
+    assert started == [], "no execution is started"

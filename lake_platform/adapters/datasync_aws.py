@@ -3,8 +3,9 @@
 The task (source: the NFS/SMB/EFS share; destination: an S3 location at `landing/datasync/share/` of the
 lake bucket) is created by the platform's infrastructure with the options LocalDataSync emulates
 (TransferMode CHANGED, VerifyMode ONLY_FILES_TRANSFERRED, PreserveDeletedFiles PRESERVE) and, if wanted, a
-task report into `landing/datasync/_reports/`. DataSync writes into S3 itself; this resource checks the
-destination is the lake's, starts an execution and follows it to SUCCESS or ERROR.
+task report into `landing/datasync/_reports/` (deploy/aws/ creates it; not read yet). DataSync writes into S3
+itself; this resource checks the destination is the lake's and the options are those (OPTIONS; an option the task
+leaves out counts as DataSync's default), then starts an execution and follows it to SUCCESS or ERROR.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from typing import Any
 from pydantic import Field
 
 from lake_platform.adapters.aws_ingest import AwsService
-from lake_platform.adapters.datasync import SHARE_PREFIX, FileShareSync
+from lake_platform.adapters.datasync import OPTIONS, SHARE_PREFIX, FileShareSync
 from lake_platform.adapters.ingest import LandingReport
 from lake_platform.adapters.storage import ObjectStore, S3ObjectStore
 
+# DataSync's default for an option DescribeTask leaves out (the DataSync API's Options reference).
+OPTION_DEFAULTS = {
+    "TransferMode": "CHANGED",
+    "VerifyMode": "POINT_IN_TIME_CONSISTENT",
+    "PreserveDeletedFiles": "PRESERVE",
+    "OverwriteMode": "ALWAYS",
+}
 COUNTERS = ("FilesTransferred", "FilesVerified", "FilesSkipped", "FilesDeleted", "BytesTransferred", "BytesWritten")
 
 
@@ -34,6 +42,7 @@ class AwsDataSync(FileShareSync, AwsService):
         client = self._client("datasync")
         task = client.describe_task(TaskArn=self.task_arn)
         _check_destination(client, task, store)
+        _check_options(task)
         # S3's LastModified has whole seconds: objects written in the execution's first second count too.
         started = datetime.now(timezone.utc).replace(microsecond=0)
         execution_arn = client.start_task_execution(TaskArn=self.task_arn)["TaskExecutionArn"]
@@ -75,6 +84,18 @@ def _check_destination(client, task: dict[str, Any], store: S3ObjectStore) -> No
             f"DataSync task {task['TaskArn']} writes to {location['LocationUri']}, not the lake's "
             f"{store.uri(SHARE_PREFIX)}: point its destination location there"
         )
+
+
+def _check_options(task: dict[str, Any]) -> None:
+    """The task must copy as LocalDataSync emulates (OPTIONS): only changed files, each verified after its transfer,
+    a file deleted on the share kept in the lake, a changed file overwritten."""
+    options = task.get("Options") or {}
+    wrong = [
+        f"{k}={options.get(k, OPTION_DEFAULTS.get(k))!r} (expected {v!r})"
+        for k, v in OPTIONS.items() if options.get(k, OPTION_DEFAULTS.get(k)) != v
+    ]
+    if wrong:
+        raise RuntimeError(f"DataSync task {task['TaskArn']} options do not match the lake: " + "; ".join(wrong))
 
 
 def _snake(name: str) -> str:
