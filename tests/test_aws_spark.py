@@ -215,6 +215,10 @@ def test_emr_serverless_run_loads_emrs_iceberg_runtime_and_the_lake_catalog_befo
         ("spark.submit.pyFiles", CODE.bundle_uri),
         ("spark.jars", "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"),
         *LAKE_CATALOG.items(),
+        # The custom image's Python 3.11 (deploy/docker/emr-spark): dagster-pipes needs >= 3.10, EMR 7 ships 3.9.
+        ("spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON", "/usr/bin/python3.11"),
+        ("spark.emr-serverless.driverEnv.PYSPARK_PYTHON", "/usr/bin/python3.11"),
+        ("spark.executorEnv.PYSPARK_PYTHON", "/usr/bin/python3.11"),
     ]
 
     user = "--conf spark.executor.cores=4 --conf spark.sql.catalog.lake.warehouse=s3://elsewhere/wh/"

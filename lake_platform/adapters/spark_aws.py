@@ -249,6 +249,12 @@ class EmrServerlessJobs(AwsSparkJobs):
     )
     execution_timeout_minutes: int = Field(default=120, description="EMR cancels a longer run.")
     log_uri: str | None = Field(default=None, description="s3:// URI for driver/executor logs.")
+    python: str | None = Field(
+        default="/usr/bin/python3.11",
+        description="The driver's and executors' Python (PYSPARK_PYTHON): the application's custom image "
+        "(deploy/docker/emr-spark) adds Python 3.11, as dagster-pipes needs >= 3.10 and EMR 7 ships 3.9; None: the "
+        "image's default.",
+    )
 
     def run(self, context, job, params):
         from dagster_aws.pipes import PipesEMRServerlessClient
@@ -273,6 +279,10 @@ class EmrServerlessJobs(AwsSparkJobs):
             "spark.jars": EMR_ICEBERG_RUNTIME_JAR,
             **self.iceberg_conf(),
         }
+        if self.python:  # EMR Serverless' settings for the driver's and the executors' environment
+            conf.update({"spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": self.python,
+                         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": self.python,
+                         "spark.executorEnv.PYSPARK_PYTHON": self.python})
         submit = " ".join(f"--conf {k}={v}" for k, v in conf.items()) + f" {self.spark_submit_parameters}"
         request: dict[str, Any] = {
             "applicationId": self.application_id,
