@@ -101,17 +101,16 @@ def is_literal(value, kind: str):
     raise ValueError(f"no conversion for type {kind!r}")
 
 
-def converted(value, kind: str, allow_nonfinite: bool = False, literal=None):
+def converted(value, kind: str, allow_nonfinite: bool, literal):
     """(the exact typed value or NULL, [(condition, why the value does not convert)]) of a trimmed text.
 
     A value converts only when the result is the value delivered: integer literals within the type's range,
     decimal numbers that neither overflow to Infinity nor underflow to 0, ISO dates and timestamps of the
     calendar, true/false. The conditions are NULL-safe: a NULL value breaks no conversion rule. `literal` is
-    `is_literal(value, kind)` when the caller computed it already.
+    `is_literal(value, kind)`, computed once by the caller (typed_with_violations).
     """
     from pyspark.sql import functions as F
 
-    literal = is_literal(value, kind) if literal is None else literal
     if kind in ("int", "bigint"):
         cast = F.when(literal, value.cast(kind))
         return cast, [(~literal, "an integer literal is required"), (literal & cast.isNull(), f"out of range for {kind}")]
@@ -158,13 +157,12 @@ def text_of(contract: dict, column: dict):
     return value
 
 
-def typed_column(contract: dict, column: dict, value=None, literal=None):
-    """(the typed value, the type and nullability violations) of one declared column of strings. `value` is
-    `text_of(contract, column)` and `literal` `is_literal(value, type)` when the caller computed them already."""
+def typed_column(column: dict, value, literal):
+    """(the typed value, the type and nullability violations) of one declared column of strings: `value` is its
+    `text_of`, `literal` `is_literal(value, type)` (None for a string), both computed once by the caller."""
     from pyspark.sql import functions as F
 
     name, kind = column["name"], SPARK_TYPES[column["type"]]
-    value = text_of(contract, column) if value is None else value
     checks = []
     if kind == "string":
         cast = value
@@ -195,7 +193,7 @@ def typed_with_violations(df, contract: dict):
     typed, key_checks, other_checks = [], [none], [none]
     for i, column in enumerate(columns):
         literal = F.col(f"_literal{i}") if column["type"] != "string" else None
-        cast, checks = typed_column(contract, column, F.col(f"_text{i}"), literal)
+        cast, checks = typed_column(column, F.col(f"_text{i}"), literal)
         typed.append(cast)
         (key_checks if column["name"] in keys else other_checks).extend(checks)
     key_checks.append(F.when(~F.coalesce(F.col(OP), F.lit("I")).isin("I", "U", "D"), F.lit(f"{OP}: not one of I, U, D")))
