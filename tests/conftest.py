@@ -57,3 +57,32 @@ def aws(monkeypatch, request):
         boto3.setup_default_session(region_name=region)  # clients made from now on carry the hooks
         boto3.client("s3").create_bucket(Bucket=bucket)
         yield boto3.DEFAULT_SESSION.events
+
+
+# The CDK app in deploy/aws/ (tests/test_deploy_cdk.py checks it; tests/test_deploy_moto.py deploys part of it).
+CDK_STACKS = (
+    "Storage", "Network", "Catalog", "Files", "Images", "Ingest", "Compute", "Warehouse", "Serving", "Dagster"
+)
+
+
+@pytest.fixture(scope="session")
+def cloud_assembly(tmp_path_factory):
+    """The app synthesized once per session (about 25 s on 2 cores: Node.js runs the CDK through jsii)."""
+    from pathlib import Path
+
+    deploy = str(Path(__file__).resolve().parents[1] / "deploy" / "aws")
+    if deploy not in sys.path:
+        sys.path.insert(0, deploy)
+    from lake_stacks.app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    build_app(outdir=str(outdir)).synth()
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def templates(cloud_assembly) -> dict:
+    """Each stack's CloudFormation template, by stack name without the prefix (`Storage`, ...)."""
+    import json
+
+    return {s: json.loads((cloud_assembly / f"Lake{s}.template.json").read_text()) for s in CDK_STACKS}

@@ -34,7 +34,7 @@ from lake_stacks import layout  # noqa: E402
 from lake_stacks.iam import RESOURCE_POLICY_WILDCARDS, STAR_RESOURCE_ACTIONS  # noqa: E402
 from lake_stacks.outputs import env_name, output_key  # noqa: E402
 
-STACKS = ("Storage", "Network", "Catalog", "Files", "Images", "Ingest", "Compute", "Warehouse", "Serving", "Dagster")
+from conftest import CDK_STACKS as STACKS  # noqa: E402  (the app is synthesized once: conftest.cloud_assembly)
 
 # cfn-lint rules ignored, each with its reason:
 CFN_LINT_IGNORED = {
@@ -42,22 +42,6 @@ CFN_LINT_IGNORED = {
     # zones, and an account-agnostic CDK stack can only spread a VPC over two zones it does not know by name.
     "W3010": "availability zones named in config.json",
 }
-
-
-@pytest.fixture(scope="session")
-def cloud_assembly(tmp_path_factory) -> Path:
-    from lake_stacks.app import build_app
-
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    build_app(outdir=str(outdir)).synth()
-    return outdir
-
-
-@pytest.fixture(scope="session")
-def templates(cloud_assembly) -> dict[str, dict]:
-    return {
-        stack: json.loads((cloud_assembly / f"Lake{stack}.template.json").read_text()) for stack in STACKS
-    }
 
 
 def template(templates, stack: str) -> Template:
