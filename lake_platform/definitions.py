@@ -1,7 +1,7 @@
 """The lake_platform code location: the whole platform, one `Definitions`.
 
 ingest -> raw -> clean (Glue) -> curated (EMR Serverless) -> warehouse (dbt) -> ml (SageMaker)
--> serving (DynamoDB) / exports (S3). `LAKE_ENV` picks the resources; the graph is the same.
+-> serving (DynamoDB) / exports (S3) / files (EFS). `LAKE_ENV` picks the resources; the graph is the same.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from lake_platform import partitions, settings
 from lake_platform.clean.assets import clean_assets
 from lake_platform.curated.assets import flight_features, route_performance_daily
 from lake_platform.exports import build_export_assets
+from lake_platform.files.assets import files_assets
 from lake_platform.ml.assets import ml_assets
 from lake_platform.serving.assets import serving_assets
 from lake_platform.ingest.assets import landing_flights, landing_reference, landing_weather
@@ -61,7 +62,7 @@ def with_automation_conditions(assets: list[dg.AssetsDefinition]) -> list[dg.Ass
         dg.AutomationCondition.missing()
     ).allow(unpartitioned)
     follow = follow.with_label("after any upstream day, once its unpartitioned dependencies exist")
-    derived_groups = {"curated", "warehouse", "ml", "serving", "exports"}
+    derived_groups = {"curated", "warehouse", "ml", "serving", "exports", "files"}
 
     def condition(spec: dg.AssetSpec) -> dg.AssetSpec:
         if spec.key == dg.AssetKey(["ml", "delay_model"]):
@@ -116,6 +117,7 @@ def build_definitions(deployment: str, lake_root: Path, automation: bool | None 
         *build_export_assets(target),
         *ml_assets,
         *serving_assets,
+        *files_assets,
         *maintenance_assets,
     ]
     return dg.Definitions(

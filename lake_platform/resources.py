@@ -17,12 +17,15 @@ from lake_platform.adapters.catalog_glue import GlueCatalog
 from lake_platform.adapters.datasync import LocalDataSync
 from lake_platform.adapters.datasync_aws import AwsDataSync
 from lake_platform.adapters.local_ingest import LocalDataExchange, LocalDms
+from lake_platform.adapters.partners import LocalPartners
 from lake_platform.adapters.sagemaker import LocalScriptMode
 from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.serving import DynamoDBTable, LocalKeyValueTable
+from lake_platform.adapters.shared_files import SharedFiles
 from lake_platform.adapters.spark import LocalSparkJobs
 from lake_platform.adapters.spark_aws import GLUE_SECURITY_CONFIGURATION, EmrServerlessJobs, GlueJobs
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
+from lake_platform.adapters.transfer_aws import AwsTransferPartners
 from lake_platform.sources.seed import DATA_EXCHANGE_DIR, OPERATIONS_DB
 from lake_platform.sources.share import SHARE_DIR
 from lake_platform.warehouse import warehouse_resources
@@ -43,11 +46,14 @@ def local_resources(lake_root: Path) -> dict:
             share_dir=str(lake_root / SHARE_DIR),
             state_path=str(lake_root / "sources" / "datasync_task_state.json"),
         ),
+        "partners": LocalPartners(lake_root=str(lake_root)),
         "glue": spark,
         "emr": spark,
         **warehouse_resources("local", lake_root),
         "sagemaker": LocalScriptMode(store=store),
         "serving": LocalKeyValueTable(path=str(lake_root / "serving" / "serving.db")),
+        # Created on first write, not here: loading the definitions writes nothing under the lake root.
+        "shared_files": SharedFiles(root=str(lake_root / "shared"), create_root=True),
     }
 
 
@@ -63,6 +69,10 @@ def aws_resources(lake_root: Path) -> dict:
         "dms": AwsDms(replication_task_arn=dg.EnvVar("LAKE_DMS_TASK_ARN"), region_name=region),
         "data_exchange": AwsDataExchange(data_set_id=dg.EnvVar("LAKE_WEATHER_DATA_SET_ID"), region_name=region),
         "datasync": AwsDataSync(task_arn=dg.EnvVar("LAKE_DATASYNC_TASK_ARN"), region_name=region),
+        # The partners are the Transfer Family server's users (partners.py): their homes are read at run time.
+        "partners": AwsTransferPartners(
+            server_id=dg.EnvVar("LAKE_TRANSFER_SERVER_ID"), bucket=bucket, region_name=region
+        ),
         "glue": GlueJobs(
             bucket=bucket, role_arn=dg.EnvVar("LAKE_GLUE_ROLE_ARN"), region_name=region, kms_key_id=kms_key_id,
             security_configuration=GLUE_SECURITY_CONFIGURATION,
@@ -79,6 +89,8 @@ def aws_resources(lake_root: Path) -> dict:
             store=store, role_arn=dg.EnvVar("LAKE_SAGEMAKER_ROLE_ARN"), region_name=region, kms_key_id=kms_key_id
         ),
         "serving": DynamoDBTable(table_name=dg.EnvVar("LAKE_SERVING_TABLE"), region_name=region),
+        # The EFS access point's mount in the run task (deploy/aws/lake_stacks/dagster.py); never created here.
+        "shared_files": SharedFiles(root=dg.EnvVar("LAKE_SHARED_FILES_PATH")),
     }
 
 

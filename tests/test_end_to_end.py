@@ -132,3 +132,25 @@ def test_the_benchmarks_duckdb_reference_builds_the_same_tables_as_the_pipeline(
     with duckdb.connect(str(root / "warehouse" / "lake.duckdb"), read_only=True) as warehouse:
         theirs = warehouse.sql(mart.format("mart_carrier_ontime_monthly")).fetchall()
     assert ours == theirs and len(ours) > 0
+
+
+def test_the_shared_files_hold_each_days_route_performance(month_run):
+    """files/route_performance_daily: one CSV per day of the run under <LAKE_ROOT>/shared, together exactly the
+    rows of curated.route_performance_daily."""
+    root, _, _ = month_run
+    first, last = days_with_data(root)
+    folder = root / "shared" / "route_performance_daily"
+    days = sorted(p.stem for p in folder.glob("*.csv"))
+    assert days == [k for k in partitions.DAILY.get_partition_keys() if first <= k <= last]
+    files = pd.concat([pd.read_csv(folder / f"{day}.csv", dtype={"origin": str, "dest": str}) for day in days])
+    curated = duckdb.sql(
+        f"select strftime(flight_date, '%Y-%m-%d') as flight_date, origin, dest, flights, cancelled "
+        f"from {relation(root, 'curated', 'route_performance_daily')}"
+    ).df()
+    key = ["flight_date", "origin", "dest"]
+    columns = key + ["flights", "cancelled"]
+    pd.testing.assert_frame_equal(
+        files[columns].sort_values(key).reset_index(drop=True),
+        curated[columns].sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )

@@ -34,6 +34,7 @@ FLIGHT_DAYS = [
     for path in (
         "curated/flight_features", "curated/route_performance_daily", "warehouse/fct_flights",
         "warehouse/fct_route_performance_daily", "ml/delay_predictions", "serving/delay_predictions",
+        "files/route_performance_daily",
     )
 ]
 PARTITIONED = [CLEAN_FLIGHTS, *WEATHER_DAYS, *FLIGHT_DAYS]

@@ -10,15 +10,18 @@ from datetime import date
 
 import asyncssh
 import boto3
+import dagster as dg
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
 from lake_platform import contracts
+from lake_platform.adapters.partners import LocalPartners, UnknownPartner, contract_partner
 from lake_platform.adapters.storage import LocalObjectStore
-from lake_platform.adapters.transfer_aws import partner_landing_prefixes
+from lake_platform.adapters.transfer_aws import AwsTransferPartners, partner_landing_prefixes
 from lake_platform.cli import main
+from lake_platform.ingest.assets import landing_reference
 from lake_platform.sources import partner
 from lake_platform.sources.seed import PARTNER_LANDING
 from lake_platform.sources.sftp_server import SFTP_DIR, SftpServer, add_partner, home, upload_as_partner
@@ -374,3 +377,94 @@ def test_transfer_family_homes_resolve_to_landing_prefixes_and_a_home_outside_la
     efs = transfer.create_server(Domain="EFS", Protocols=["SFTP"])["ServerId"]
     with pytest.raises(ValueError, match="EFS, not S3"):
         partner_landing_prefixes(efs, [], "lake-bucket", client=transfer)
+
+
+# --- the partners resource and the ingest asset's check -------------------------------------------------------------
+
+
+def reference_run(root, partners, names=("airlines",)):
+    """landing_reference for `names`, with the lake at `root` and the given partners resource."""
+    keys = [dg.AssetKey(["landing", n]) for n in names]
+    store = LocalObjectStore(root=str(root))
+    return dg.materialize([landing_reference], selection=keys, raise_on_error=False,
+                          resources={"store": store, "partners": partners})
+
+
+def failure_message(result) -> str:
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return failure.step_failure_data.error.message
+
+
+def deliver_airlines(root):
+    drop = home(root, partner.PARTNER)
+    drop.mkdir(parents=True, exist_ok=True)
+    (drop / "airlines.csv").write_text("carrier,name\n9E,Endeavor Air Inc.\n")
+
+
+def test_local_partners_answer_from_the_sftp_registry_and_refuse_an_unregistered_partner(tmp_path):
+    partners = LocalPartners(lake_root=str(tmp_path))
+    with pytest.raises(UnknownPartner, match=r"'faa' is not registered .* `lake sftp add-partner faa`"):
+        partners.landing_prefixes("faa")
+    add_partner(tmp_path, "faa")
+    assert partners.landing_prefixes("faa") == ["landing/sftp/faa/"]
+    assert contract_partner("landing/sftp/faa/airlines") == "faa"
+    assert contract_partner("landing/sftp/airlines.csv") is None and contract_partner("landing/dms/x/y") is None
+
+
+def test_the_reference_data_is_recorded_only_for_a_registered_partner_and_the_failure_says_how_to_fix_it(tmp_path):
+    deliver_airlines(tmp_path)  # files in the partner's home, but nobody registered the partner
+
+    refused = reference_run(tmp_path, LocalPartners(lake_root=str(tmp_path)))
+
+    assert not refused.success
+    message = failure_message(refused)
+    assert "contract 'airlines' expects uploads from SFTP partner 'faa'" in message
+    assert "`lake sftp add-partner faa`" in message
+    add_partner(tmp_path, partner.PARTNER)
+    recorded = reference_run(tmp_path, LocalPartners(lake_root=str(tmp_path)))
+    assert recorded.success
+    [materialization] = recorded.asset_materializations_for_node("landing_reference")
+    assert materialization.metadata["partner"].value == "faa"
+    assert materialization.metadata["partner_landing_prefixes"].value == "landing/sftp/faa/"
+
+
+def transfer_server(homes: dict[str, str], bucket="lake-bucket") -> str:
+    """A moto Transfer Family server with a LOGICAL-home user per partner: {user: home target key}."""
+    transfer = boto3.client("transfer", region_name="eu-west-1")
+    server_id = transfer.create_server(Domain="S3", Protocols=["SFTP"])["ServerId"]
+    for user, target in homes.items():
+        transfer.create_user(ServerId=server_id, UserName=user, Role="arn:aws:iam::123456789012:role/partner",
+                             HomeDirectoryType="LOGICAL",
+                             HomeDirectoryMappings=[{"Entry": "/", "Target": f"/{bucket}/{target}"}])
+    return server_id
+
+
+@mock_aws
+def test_on_aws_the_partners_are_the_transfer_family_users_and_their_homes():
+    server_id = transfer_server({"faa": "landing/sftp/faa"})
+    partners = AwsTransferPartners(server_id=server_id, bucket="lake-bucket", region_name="eu-west-1")
+
+    assert partners.landing_prefixes("faa") == ["landing/sftp/faa/"]
+    unknown = f"server {server_id} has no user 'acme': add the partner to deploy/aws/partners.json"
+    with pytest.raises(UnknownPartner, match=unknown):
+        partners.landing_prefixes("acme")
+    missing = AwsTransferPartners(server_id="s-0123456789abcdef0", bucket="lake-bucket", region_name="eu-west-1")
+    with pytest.raises(RuntimeError, match="s-0123456789abcdef0 \\(LAKE_TRANSFER_SERVER_ID\\) does not exist"):
+        missing.landing_prefixes("faa")
+
+
+@mock_aws
+def test_a_contract_outside_its_partners_transfer_family_home_fails_naming_contract_partner_and_prefixes(tmp_path):
+    deliver_airlines(tmp_path)
+    # The user `faa` exists, but its home was mapped to another partner's folder: its uploads never reach
+    # landing/sftp/faa/, where the airlines contract looks.
+    server_id = transfer_server({"faa": "landing/sftp/acme"})
+    partners = AwsTransferPartners(server_id=server_id, bucket="lake-bucket", region_name="eu-west-1")
+
+    result = reference_run(tmp_path, partners)
+
+    assert not result.success
+    message = failure_message(result)
+    assert "contract 'airlines': landing_prefix 'landing/sftp/faa/airlines' is not inside SFTP partner 'faa'" in message
+    assert "its uploads land under: landing/sftp/acme/" in message
+    assert "map the partner's home directory to landing/sftp/faa/" in message

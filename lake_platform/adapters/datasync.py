@@ -11,8 +11,12 @@
 - include / exclude filters use DataSync's syntax (`|`-separated patterns, `*` wildcard, `/x` anchored at
   the share's root and matching the folder `x` and everything in it);
 - a file deleted from the share stays in landing;
-- each execution writes a task report (`landing/datasync/_reports/<execution id>/summary.json` and
-  `detailed.json`) with the counters of DescribeTaskExecution (FilesTransferred, FilesVerified, …).
+- each execution writes a standard task report at level SUCCESSES_AND_ERRORS where DataSync writes one
+  (`landing/datasync/_reports/Detailed-Reports/<task id>/<execution id>/`): a summary with the counters of
+  DescribeTaskExecution (FilesTransferred, FilesVerified, …) and one file per section (Transferred, Verified,
+  Skipped), an entry per file with its `RelativePath` and its result (`TransferStatus`, `VerifyStatus`, …:
+  `SUCCESS`, else an error with `ErrorCode`/`ErrorDetail`). `read_task_report` parses it, and the report
+  AwsDataSync reads from the bucket after each execution, the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ from lake_platform.adapters.ingest import LandingReport
 from lake_platform.adapters.storage import ObjectInfo, ObjectStore, replace_atomically
 
 SHARE_PREFIX = "landing/datasync/share/"
-REPORTS_PREFIX = "landing/datasync/_reports/"
+REPORTS_PREFIX = "landing/datasync/_reports/"  # the task report's destination (TaskReportConfig Subdirectory)
+DETAILED_REPORTS = "Detailed-Reports"  # a STANDARD report's folder under it; SUMMARY_ONLY: Summary-Reports
+SUMMARY_REPORTS = "Summary-Reports"
+REPORT_SECTIONS = ("Transferred", "Verified", "Skipped", "Deleted")
 OPTIONS = {
     "TransferMode": "CHANGED",
     "VerifyMode": "ONLY_FILES_TRANSFERRED",
@@ -81,6 +88,10 @@ class Execution:
     def failed(self) -> list[dict]:
         return [v for v in self.verified if v["VerifyStatus"] != "SUCCESS"]
 
+    @property
+    def bytes_transferred(self) -> int:
+        return sum(t["SrcMetadata"]["ContentSize"] for t in self.transferred)
+
 
 class LocalDataSync(FileShareSync):
     """Syncs a local share directory into landing with DataSync's semantics (see the module docstring)."""
@@ -109,46 +120,64 @@ class LocalDataSync(FileShareSync):
         run.kept = sorted(r for r in in_landing - sources.keys() if selected(r, include, exclude))
         self._save(state)
         destination = store.uri(SHARE_PREFIX)
-        summary_key = write_task_report(store, run, self.share_dir, destination, self.include, self.exclude)
-        if run.failed:
-            names = ", ".join(f"{v['RelativePath']} ({v['Detail']})" for v in run.failed)
-            raise RuntimeError(
-                f"DataSync execution {run.execution_id}: verification failed for {len(run.failed)} file(s): "
-                f"{names}; task report {store.uri(summary_key)}"
-            )
+        task_id = self.task_id()
+        write_task_report(store, run, task_id, self.share_dir, destination, self.include, self.exclude)
+        report = read_task_report(store, task_id, run.execution_id)  # as AwsDataSync reads DataSync's
+        if report is None:  # written just above: only a store that lost the writes gets here
+            raise RuntimeError(f"DataSync execution {run.execution_id}: its task report was not written")
+        report.raise_for_errors()
         context.log.info(
             f"DataSync {run.execution_id}: {len(run.transferred)} transferred and verified,"
             f" {len(run.skipped)} unchanged, {len(run.kept)} kept after deletion from the share"
         )
-        written = {SHARE_PREFIX + t["RelativePath"].lstrip("/") for t in run.transferred}
+        written = report.transferred_keys()
         return LandingReport(
             objects=[o for o in store.list(SHARE_PREFIX) if o.key in written],
-            details=report_details(run, store.uri(summary_key)),
+            details={
+                "execution_id": run.execution_id,
+                "files_transferred": str(len(run.transferred)),
+                "files_verified": str(len(run.verified) - len(run.failed)),
+                "files_skipped": str(len(run.skipped)),
+                "files_kept_after_source_deletion": str(len(run.kept)),
+                "bytes_transferred": str(run.bytes_transferred),
+                **report.details(),
+            },
         )
+
+    def task_id(self) -> str:
+        """The local task's id, shaped like DataSync's (`task-` + 17 hex), stable for a share."""
+        return f"task-{hashlib.sha256(str(Path(self.share_dir).resolve()).encode()).hexdigest()[:17]}"
 
     def _sync_file(self, store, run: Execution, state: dict, relative: str, path: Path, dest: ObjectInfo | None):
         stat = path.stat()
         meta = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        entry = {"RelativePath": "/" + relative, "SrcSize": stat.st_size, "SrcMtime": _iso(stat.st_mtime_ns)}
+        source = {"Type": "Regular", "ContentSize": stat.st_size, "Mtime": _iso(stat.st_mtime_ns)}
+        entry = {"RelativePath": "/" + relative, "SrcMetadata": source}
         record = state["files"].get(relative)
+        skipped = {**entry, "SkippedStatus": "SUCCESS", "SkippedTimestamp": _now()}
         if dest is not None and record and dest.etag == record["etag"] and meta.items() <= record.items():
-            run.skipped.append({**entry, "Reason": "UNCHANGED"})  # size and mtime as last transferred
+            run.skipped.append({**skipped, "SkippedReason": "UNCHANGED"})  # size and mtime as last transferred
             return
         body = path.read_bytes()
         checksum = hashlib.sha256(body).hexdigest()
         if dest is not None and checksum == _landed_checksum(store, record, dest, len(body)):
             # Metadata changed (a `touch`), content did not: DataSync moves no data.
             state["files"][relative] = {**meta, "sha256": checksum, "etag": dest.etag}
-            run.skipped.append({**entry, "Reason": "CONTENT_UNCHANGED"})
+            run.skipped.append({**skipped, "SkippedReason": "CONTENT_UNCHANGED"})
             return
         key = SHARE_PREFIX + relative
         store.put_bytes(key, body)
-        run.transferred.append({**entry, "Checksum": f"sha256:{checksum}", "TransferType": "CONTENT"})
+        run.transferred.append(
+            {**entry, "TransferType": "CONTENT", "TransferStatus": "SUCCESS", "TransferTimestamp": _now()}
+        )
         written = hashlib.sha256(store.get_bytes(key)).hexdigest()
-        verify = {"RelativePath": "/" + relative, "SrcChecksum": checksum, "DstChecksum": written}
+        verify = {
+            **entry, "SrcChecksum": f"sha256:{checksum}", "DstChecksum": f"sha256:{written}", "VerifyTimestamp": _now()
+        }
         if written != checksum:
             detail = f"checksum mismatch: source sha256 {checksum[:12]}…, landing {written[:12]}…"
-            run.verified.append({**verify, "VerifyStatus": "FAILED", "Detail": detail})
+            run.verified.append({**verify, "VerifyStatus": "FAILED", "ErrorCode": "ChecksumMismatch",
+                                 "ErrorDetail": detail})
             state["files"].pop(relative, None)  # transferred again by the next execution
             return
         run.verified.append({**verify, "VerifyStatus": "SUCCESS"})
@@ -163,8 +192,17 @@ class LocalDataSync(FileShareSync):
         replace_atomically(Path(self.state_path), lambda tmp: tmp.write_text(json.dumps(state, indent=1)))
 
 
-def write_task_report(store: ObjectStore, run: Execution, source: str, destination: str, include, exclude) -> str:
-    """The execution's task report: a summary with DescribeTaskExecution's counters, and the file lists."""
+def report_folder(task_id: str, execution_id: str, kind: str = DETAILED_REPORTS) -> str:
+    """Where DataSync writes an execution's task report in the report destination: `<prefix>/<kind>/<task id>/
+    <execution id>/`, kind `Detailed-Reports` (a standard report) or `Summary-Reports` (summary only)."""
+    return f"{REPORTS_PREFIX}{kind}/{task_id}/{execution_id}/"
+
+
+def write_task_report(
+    store: ObjectStore, run: Execution, task_id: str, source: str, destination: str, include, exclude
+) -> str:
+    """The execution's standard task report, where DataSync writes one: the summary (DescribeTaskExecution's
+    counters) and one file per section. Returns the folder."""
     failed = len(run.failed)
     error = {"ErrorCode": "VerificationFailure", "ErrorDetail": f"{failed} file(s) failed verification"}
     summary = {
@@ -173,18 +211,19 @@ def write_task_report(store: ObjectStore, run: Execution, source: str, destinati
         "DestinationLocation": destination,
         "Status": "ERROR" if failed else "SUCCESS",
         "StartTime": run.started.isoformat(),
-        "EndTime": datetime.now(timezone.utc).isoformat(),
+        "EndTime": _now(),
         "Options": OPTIONS,
         "Includes": [{"FilterType": "SIMPLE_PATTERN", "Value": f} for f in include],
         "Excludes": [{"FilterType": "SIMPLE_PATTERN", "Value": f} for f in exclude],
+        "ReportLevel": "SUCCESSES_AND_ERRORS",
         "EstimatedFilesToTransfer": len(run.transferred),
         "FilesTransferred": len(run.transferred),
         "FilesSkipped": len(run.skipped),
         "FilesVerified": len(run.verified) - failed,
         "FilesDeleted": 0,
         "FilesFailed": {"Transfer": 0, "Verify": failed},
-        "BytesTransferred": sum(t["SrcSize"] for t in run.transferred),
-        "BytesWritten": sum(t["SrcSize"] for t in run.transferred),
+        "BytesTransferred": run.bytes_transferred,
+        "BytesWritten": run.bytes_transferred,
         "Result": {
             "PrepareStatus": "SUCCESS",
             "TransferStatus": "SUCCESS",
@@ -192,28 +231,90 @@ def write_task_report(store: ObjectStore, run: Execution, source: str, destinati
             **(error if failed else {}),
         },
     }
-    detailed = {
-        "Transferred": run.transferred,
-        "Skipped": run.skipped,
-        "Verified": run.verified,
-        "KeptAfterSourceDeletion": run.kept,
-    }
-    folder = f"{REPORTS_PREFIX}{run.execution_id}/"
-    store.put_bytes(folder + "detailed.json", json.dumps(detailed, indent=1).encode())
-    store.put_bytes(folder + "summary.json", json.dumps(summary, indent=1).encode())
-    return folder + "summary.json"
+    folder = report_folder(task_id, run.execution_id)
+    sections = {"Transferred": run.transferred, "Verified": run.verified, "Skipped": run.skipped}
+    for section, entries in sections.items():
+        if entries:  # PreserveDeletedFiles=PRESERVE: no Deleted section
+            body = {"TaskExecutionId": run.execution_id, section: entries}
+            store.put_bytes(f"{folder}{run.execution_id}.{section.lower()}.json", json.dumps(body, indent=1).encode())
+    store.put_bytes(f"{folder}{run.execution_id}.summary.json", json.dumps(summary, indent=1).encode())
+    return folder
 
 
-def report_details(run: Execution, report_uri: str) -> dict[str, str]:
-    return {
-        "execution_id": run.execution_id,
-        "files_transferred": str(len(run.transferred)),
-        "files_verified": str(len(run.verified) - len(run.failed)),
-        "files_skipped": str(len(run.skipped)),
-        "files_kept_after_source_deletion": str(len(run.kept)),
-        "bytes_transferred": str(sum(t["SrcSize"] for t in run.transferred)),
-        "task_report": report_uri,
-    }
+@dataclass
+class TaskReport:
+    """An execution's task report as read back from the lake bucket (`read_task_report`)."""
+
+    execution_id: str
+    location: str  # the report's folder, as a URI of the store
+    keys: list[str]
+    summary: dict | None
+    entries: dict[str, list[dict]]  # section (Transferred, Verified, Skipped, Deleted) -> entries
+
+    def errors(self) -> list[str]:
+        """`<path> (<section> <status>: <detail>)` for each entry whose result is not SUCCESS."""
+        lines = []
+        for section, entries in self.entries.items():
+            for entry in entries:
+                bad = {k: v for k, v in entry.items() if k.endswith("Status") and v != "SUCCESS"}
+                if bad or entry.get("ErrorCode"):
+                    status = "/".join(str(v) for v in bad.values()) or "ERROR"
+                    why = ": ".join(str(entry[k]) for k in ("ErrorCode", "ErrorDetail") if entry.get(k))
+                    path = entry.get("RelativePath", "<no RelativePath>")
+                    lines.append(f"{path} ({section.lower()} {status}{': ' + why if why else ''})")
+        return lines
+
+    def raise_for_errors(self) -> None:
+        errors = self.errors()
+        if errors:
+            what = {"verified": "verification", "transferred": "transfer", "skipped": "skip", "deleted": "delete"}
+            kinds = sorted({what.get(e.split(" (", 1)[1].split()[0], "") for e in errors} - {""})
+            raise RuntimeError(
+                f"DataSync execution {self.execution_id}: {' and '.join(kinds)} failed for {len(errors)} file(s)"
+                f" in its task report ({self.location}): " + "; ".join(errors)
+            )
+
+    def transferred_keys(self) -> set[str]:
+        """The landing keys the report says were transferred (files and objects, not folders)."""
+        return {
+            SHARE_PREFIX + e["RelativePath"].lstrip("/")
+            for e in self.entries.get("Transferred", [])
+            if (e.get("SrcMetadata") or {}).get("Type", "Regular") != "Directory" and e.get("RelativePath")
+        }
+
+    def details(self) -> dict[str, str]:
+        counts = {f"report_{s.lower()}": str(len(self.entries.get(s, []))) for s in REPORT_SECTIONS}
+        return {**counts, "report_errors": str(len(self.errors())), "task_report": self.location}
+
+
+def read_task_report(store: ObjectStore, task_id: str, execution_id: str) -> TaskReport | None:
+    """The task report of one execution, from the folders DataSync writes (`report_folder`); None if absent.
+
+    A file named `*summary*` is the summary; every other JSON file holds entries of one or more sections: under
+    the section's name (`{"Transferred": [...]}`), or as a bare list in a file named after it (`…transferred…`).
+    """
+    summary, entries, keys, folder = None, {}, [], report_folder(task_id, execution_id)
+    for kind in (DETAILED_REPORTS, SUMMARY_REPORTS):
+        for info in store.list(report_folder(task_id, execution_id, kind)):
+            if not info.key.endswith(".json"):
+                continue
+            keys.append(info.key)
+            name = info.key.rsplit("/", 1)[-1].lower()
+            body = json.loads(store.get_bytes(info.key))
+            if "summary" in name:
+                summary = body
+                folder = folder if kind == DETAILED_REPORTS else report_folder(task_id, execution_id, kind)
+                continue
+            named = next((s for s in REPORT_SECTIONS if s.lower() in name), None)
+            lists = {k: v for k, v in body.items() if isinstance(v, list)} if isinstance(body, dict) else {}
+            if isinstance(body, list):
+                lists = {named or "Unknown": body}
+            for section, items in lists.items():
+                section = next((s for s in REPORT_SECTIONS if s.lower() == section.lower()), named or section)
+                entries.setdefault(section, []).extend(i for i in items if isinstance(i, dict))
+    if not keys:
+        return None
+    return TaskReport(execution_id, store.uri(folder), sorted(keys), summary, entries)
 
 
 def _landed_checksum(store: ObjectStore, record: dict | None, dest: ObjectInfo, size: int) -> str | None:
@@ -225,3 +326,7 @@ def _landed_checksum(store: ObjectStore, record: dict | None, dest: ObjectInfo, 
 
 def _iso(mtime_ns: int) -> str:
     return datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).isoformat()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

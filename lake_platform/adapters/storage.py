@@ -203,7 +203,9 @@ class S3ObjectStore(ObjectStore):
     """The lake as one S3 bucket whose top-level prefixes are the zones.
 
     With `kms_key_id` (LAKE_KMS_KEY_ID on AWS: the lake key's ARN) every object it writes is SSE-KMS with that key,
-    so writes pass a bucket policy that requires `s3:x-amz-server-side-encryption = aws:kms`; without it the
+    so they pass a bucket policy that requires `s3:x-amz-server-side-encryption = aws:kms` if a team adds one
+    (deploy/aws's storage stack does not: its bucket's default encryption is SSE-KMS with the same key, which the
+    services writing into landing without the header, DMS, Transfer Family and DataSync, rely on); without it the
     requests carry no encryption header and the bucket's default encryption applies."""
 
     bucket: str = Field(description="Bucket holding the lake's zones.")

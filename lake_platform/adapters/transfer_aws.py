@@ -10,6 +10,13 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from pydantic import Field
+
+from lake_platform.adapters.partners import SftpPartners, UnknownPartner
+
+# DescribeUser / DescribeServer of a name the server does not have (moto, the tests' stand-in, says UserNotFound).
+NOT_FOUND = {"ResourceNotFoundException", "UserNotFound", "ServerNotFound"}
+
 
 def partner_landing_prefixes(
     server_id: str, users: list[str], bucket: str, client: Any = None
@@ -55,3 +62,32 @@ def _landing_prefix(target: str, bucket: str, server_id: str, user: str) -> str:
             f" (HomeDirectoryType LOGICAL, Entry '/') to /{bucket}/landing/sftp/{user}"
         )
     return f"{key}/"
+
+
+class AwsTransferPartners(SftpPartners):
+    """The partners are the users of the lake's Transfer Family server (deploy/aws/partners.json creates them)."""
+
+    server_id: str = Field(description="The Transfer Family server's id (s-...): LAKE_TRANSFER_SERVER_ID.")
+    bucket: str = Field(description="The lake bucket, where the users' homes must be (under landing/).")
+    region_name: str | None = Field(default=None, description="AWS region; default chain if unset.")
+    endpoint_url: str | None = Field(default=None, description="Custom endpoint (tests).")
+
+    def landing_prefixes(self, partner: str) -> list[str]:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        client = boto3.client("transfer", region_name=self.region_name, endpoint_url=self.endpoint_url)
+        try:
+            return partner_landing_prefixes(self.server_id, [partner], self.bucket, client)[partner]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in NOT_FOUND:
+                raise
+            if exc.operation_name == "DescribeServer":
+                raise RuntimeError(
+                    f"Transfer Family server {self.server_id} (LAKE_TRANSFER_SERVER_ID) does not exist in"
+                    f" {client.meta.region_name}: set LAKE_TRANSFER_SERVER_ID to the LakeIngest stack's output"
+                ) from exc
+            raise UnknownPartner(
+                f"Transfer Family server {self.server_id} has no user {partner!r}: add the partner to"
+                " deploy/aws/partners.json and deploy the LakeIngest stack"
+            ) from exc

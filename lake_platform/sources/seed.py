@@ -2,7 +2,8 @@
 
 - operations database (SQLite): `flights`, with a surrogate key `flight_id`, and change capture (see
   `capture.py`) so later changes (`simulate.py`) reach DMS's CDC  -> replicated by DMS
-- partner drop: `planes`, `airports`, `airlines` CSVs, as Transfer Family stores a partner's SFTP uploads
+- partner drop: `planes`, `airports`, `airlines` CSVs, as Transfer Family stores a partner's SFTP uploads,
+  and the partner registered on the local SFTP server (`sources/sftp/<partner>/`, a generated key)
 - data product: hourly `weather`, one AWS Data Exchange revision per month, in the provider's folder
 
 At `scale` K (load tests) flights and weather repeat over K years, 2013 to 2012+K, each copy on the same
@@ -146,7 +147,13 @@ def seed(
     partner.mkdir(parents=True, exist_ok=True)
     for name in ("planes", "airports", "airlines"):
         (partner / f"{name}.csv").write_text(partner_csv(getattr(data, name), name))
-    log(f"partner drop: planes, airports, airlines -> {partner}")
+    # Registered on the local SFTP server as a Transfer Family user is on AWS: the ingest assets record a
+    # partner's files only for a partner the server knows (adapters/partners.py), and `lake sftp serve` lets
+    # it log in. (Imported here: asyncssh is not needed to load the definitions, which import this module.)
+    from lake_platform.sources.sftp_server import add_partner
+
+    keys = add_partner(lake_root, PARTNER_LANDING.rsplit("/", 1)[-1])
+    log(f"partner drop: planes, airports, airlines -> {partner} (SFTP partner key {keys.private_key})")
 
     weather = data.weather[data.weather["month"].isin(months)]
     for offset in range(scale):

@@ -15,7 +15,7 @@ from cdk_nag import AwsSolutionsChecks
 from lake_stacks import config as config_module
 from lake_stacks.catalog import CatalogStack
 from lake_stacks.compute import ComputeStack
-from lake_stacks.dagster import DagsterStack
+from lake_stacks.dagster import SHARED_FILES_PATH, DagsterStack
 from lake_stacks.files import FilesStack
 from lake_stacks.images import ImagesStack
 from lake_stacks.ingest import IngestStack
@@ -78,6 +78,7 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
         "LAKE_LANDING_QUEUE_URL": storage.landing_queue.queue_url,
         "LAKE_DMS_TASK_ARN": ingest.dms_task.ref,
         "LAKE_DATASYNC_TASK_ARN": ingest.datasync_task.attr_task_arn,
+        "LAKE_TRANSFER_SERVER_ID": ingest.sftp_server.attr_server_id,
         "LAKE_WEATHER_DATA_SET_ID": cfg.weather_data_set_id,
         "LAKE_GLUE_ROLE_ARN": compute.glue_role.role_arn,
         "LAKE_EMR_APPLICATION_ID": compute.emr_application.attr_application_id,
@@ -94,6 +95,7 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
         "LAKE_REDSHIFT_AUTH_METHOD": "iam_role",
         "LAKE_REDSHIFT_USER": "dagster",
         "LAKE_SERVING_TABLE": serving.table.table_name,
+        "LAKE_SHARED_FILES_PATH": SHARED_FILES_PATH,  # the run tasks' mount of files.access_point (dagster.py)
     }
     DagsterStack(
         app, f"{name}Dagster", config=cfg, vpc=network.vpc, key=storage.key, bucket=storage.bucket,
@@ -105,9 +107,11 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
         },
         dms_task_arn=ingest.dms_task.ref,
         datasync_task_arn=ingest.datasync_task.attr_task_arn,
+        transfer_server_id=ingest.sftp_server.attr_server_id,
         emr_application_id=compute.emr_application.attr_application_id,
         redshift_workgroup_arn=warehouse.workgroup_arn,
         serving_table=serving.table,
+        shared_files=files.access_point,
         **kw("Dagster"),
     )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(reports=True, verbose=True))

@@ -10,6 +10,11 @@ Roles, one per actor:
 - DagsterWebserverRole: reads step logs, stops run tasks (terminate in the UI).
 - DagsterExecutionRole: ECS pulls the image, writes the container logs, reads the Postgres secret.
 
+Shared files: the daemon's task definition mounts the EFS access point (IAM authorization, TLS in transit) at
+SHARED_FILES_PATH, so every run task, a copy of it, has the mount; LAKE_SHARED_FILES_PATH names that path (the
+SharedFiles resource's root on AWS). The webserver has the variable (every container gets all LAKE_* ones) but
+no mount: it runs no steps.
+
 The webserver has no load balancer: reach it inside the VPC (e.g. through a bastion or a VPN); put an
 authenticating load balancer in front of it before exposing it.
 """
@@ -21,6 +26,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
@@ -33,6 +39,7 @@ from lake_stacks import iam as lake_iam
 from lake_stacks import layout
 from lake_stacks.config import Config
 from lake_stacks.network import VPC_CIDR, log_group
+from lake_stacks.outputs import env_output
 
 DAGSTER_HOME = "/opt/dagster/dagster_home"  # holds deploy/aws/dagster.yaml in the image
 WORKSPACE = "/opt/dagster/app/workspace.yaml"
@@ -40,6 +47,9 @@ CONTAINER = "run"  # EcsRunLauncher's default container_name
 POSTGRES_DB = "dagster"
 POSTGRES_USER = "dagster"
 POSTGRES_PORT = 5432  # deploy/aws/dagster.yaml: `port: 5432`
+SHARED_FILES_PATH = "/mnt/lake-shared"  # LAKE_SHARED_FILES_PATH: the EFS access point's mount in the run tasks
+SHARED_FILES_VOLUME = "shared-files"
+NFS_PORT = 2049
 
 
 class DagsterStack(Stack):
@@ -58,12 +68,16 @@ class DagsterStack(Stack):
         passed_roles: dict[str, iam.IRole],
         dms_task_arn: str,
         datasync_task_arn: str,
+        transfer_server_id: str,
         emr_application_id: str,
         redshift_workgroup_arn: str,
         serving_table: dynamodb.ITable,
+        shared_files: efs.IAccessPoint,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self._transfer_server_id = transfer_server_id  # the partners' SFTP server, read by _grant_runs
+        self._shared_files = shared_files  # the EFS access point the run tasks mount, read by _grant_runs
         # Grants on the lake key go into this stack's role policies, never into the key policy (no cycle).
         self.add_stack_dependency(Stack.of(key))
         private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
@@ -73,6 +87,10 @@ class DagsterStack(Stack):
         tasks_sg = ec2.SecurityGroup(self, "TasksSecurityGroup", vpc=vpc,
                                      description="Dagster webserver, daemon and run tasks")
         tasks_sg.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(3000), "Dagster UI from the VPC")
+        # NFS from the tasks into the file system's security group (the rule is created in this stack: the Files
+        # stack does not depend on this one).
+        tasks_sg.connections.allow_to(shared_files.file_system, ec2.Port.tcp(NFS_PORT),
+                                      "NFS from the Dagster run tasks to the shared files (EFS)")
 
         # --- Postgres ---------------------------------------------------------------------------------------------
         db_sg = ec2.SecurityGroup(self, "PostgresSecurityGroup", vpc=vpc, description="Dagster Postgres",
@@ -164,12 +182,18 @@ class DagsterStack(Stack):
         secrets = {"DAGSTER_POSTGRES_PASSWORD": ecs.Secret.from_secrets_manager(secret, "password")}
         self.task_environment = environment
 
-        def service(name: str, role: iam.IRole, command: list[str], port: int | None) -> ecs.FargateService:
+        # The run tasks' mount of the shared files: where LAKE_SHARED_FILES_PATH points (one value for both).
+        shared_files_path = lake_environment["LAKE_SHARED_FILES_PATH"]
+        env_output(self, "LAKE_SHARED_FILES_PATH", shared_files_path,
+                   "where the Dagster run tasks mount the shared files (the EFS access point)")
+
+        def service(name: str, role: iam.IRole, command: list[str], port: int | None,
+                    mount_shared_files: bool = False) -> ecs.FargateService:
             task = ecs.FargateTaskDefinition(
                 self, f"{name}Task", cpu=config.dagster_cpu, memory_limit_mib=config.dagster_memory_mib,
                 task_role=role, execution_role=execution_role, family=f"lake-dagster-{name.lower()}",
             )
-            task.add_container(
+            container = task.add_container(
                 CONTAINER,
                 image=image,
                 command=command,
@@ -178,6 +202,16 @@ class DagsterStack(Stack):
                 logging=ecs.LogDriver.aws_logs(stream_prefix=name.lower(), log_group=logs_),
                 port_mappings=[ecs.PortMapping(container_port=port)] if port else None,
             )
+            if mount_shared_files:
+                # IAM authorization (the task role's ClientMount/ClientWrite through this access point) needs TLS.
+                task.add_volume(name=SHARED_FILES_VOLUME, efs_volume_configuration=ecs.EfsVolumeConfiguration(
+                    file_system_id=shared_files.file_system.file_system_id,
+                    transit_encryption="ENABLED",
+                    authorization_config=ecs.AuthorizationConfig(
+                        access_point_id=shared_files.access_point_id, iam="ENABLED"),
+                ))
+                container.add_mount_points(ecs.MountPoint(
+                    container_path=shared_files_path, source_volume=SHARED_FILES_VOLUME, read_only=False))
             NagSuppressions.add_resource_suppressions(task, [
                 {"id": "AwsSolutions-ECS2", "reason": "The environment holds names and ARNs only (the LAKE_* "
                  "settings the code reads, the Postgres host/user/db); the one secret, the Postgres password, is "
@@ -195,7 +229,10 @@ class DagsterStack(Stack):
             "Webserver", webserver_role, ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", WORKSPACE], 3000
         )
         # One daemon at a time (min 0 %, max 100 %): two would both launch the queued runs.
-        self.daemon = service("Daemon", run_role, ["dagster-daemon", "run", "-w", WORKSPACE], None)
+        # The daemon's task definition is the one EcsRunLauncher copies into every run task
+        # (use_current_ecs_task_config): its volume and mount point are the run tasks' mount of the shared files.
+        self.daemon = service("Daemon", run_role, ["dagster-daemon", "run", "-w", WORKSPACE], None,
+                              mount_shared_files=True)
         self.run_role, self.webserver_role, self.execution_role = run_role, webserver_role, execution_role
         # After the containers: their image, log and secret grants create the execution role's policy.
         lake_iam.prefix_suppression(execution_role, "the Dagster log group's streams (`<log group>:*`)")
@@ -219,6 +256,13 @@ class DagsterStack(Stack):
             lake_iam.s3_write(bucket, *write),
             lake_iam.s3_delete(bucket, *delete),
             lake_iam.kms_use(key),
+            # --- the shared files: mount and write the EFS file system through the lake's access point only
+            iam.PolicyStatement(
+                actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                resources=[self._shared_files.file_system.file_system_arn],
+                conditions={"StringEquals": {
+                    "elasticfilesystem:AccessPointArn": self._shared_files.access_point_arn}},
+            ),
         ]
         groups["Compute"] = [
             # --- Glue: the jobs `lake-<job>` (created/updated by GlueJobs.ensure_job) and the lake's catalog
@@ -282,6 +326,11 @@ class DagsterStack(Stack):
                                 resources=[f"{datasync_task_arn}/execution/*"]),
             iam.PolicyStatement(actions=["datasync:DescribeLocationS3"],
                                 resources=[lake_iam.arn("datasync", "location/*")]),
+            # --- Transfer Family: the partners' homes (AwsTransferPartners), on the lake's SFTP server only
+            iam.PolicyStatement(actions=["transfer:DescribeServer"],
+                                resources=[lake_iam.arn("transfer", f"server/{self._transfer_server_id}")]),
+            iam.PolicyStatement(actions=["transfer:DescribeUser"],
+                                resources=[lake_iam.arn("transfer", f"user/{self._transfer_server_id}/*")]),
             iam.PolicyStatement(
                 actions=["dataexchange:ListDataSetRevisions", "dataexchange:GetDataSet"],
                 resources=[f"arn:{Aws.PARTITION}:dataexchange:{region}:*:data-sets/{config.weather_data_set_id}"],

@@ -210,6 +210,8 @@ class IngestStack(Stack):
             logging_role=logging_role.role_arn,
             security_policy_name="TransferSecurityPolicy-2024-01",
         )
+        env_output(self, "LAKE_TRANSFER_SERVER_ID", self.sftp_server.attr_server_id,
+                   f"the partners' SFTP server (Transfer Family; its users' homes are {layout.SFTP_LANDING}/<partner>)")
         for partner in config.partners:
             prefix = f"{layout.SFTP_LANDING}/{partner.name}"
             role = service_role(self, f"Partner{_camel(partner.name)}Role", "transfer.amazonaws.com",
