@@ -51,8 +51,13 @@ run: prepare $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lake run
 
 # Started from inside DAGSTER_HOME: Dagster warns when the working folder holds a dagster.yaml that is
-# not the instance's, and the project root holds the template.
+# not the instance's, and the project root holds the template. Beside it, the approved model's server
+# (`lake model serve`, http://127.0.0.1:$(MODEL_PORT)) when there is one (otherwise one line says how to
+# start it later); the trap stops it when dagster dev exits, Ctrl-C included.
+MODEL_PORT ?= 8080
 dev: prepare $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/lake model serve --if-approved --port $(MODEL_PORT) & model=$$!; \
+	trap 'kill $$model 2>/dev/null; wait $$model 2>/dev/null' EXIT INT TERM; \
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
 
 test: prepare

@@ -16,6 +16,8 @@ the pipeline. Writes `bench/results/latest.json` and `bench/results/latest.md` (
                  partitions / days in the range; pre_step_s = first step start - the run's first event
                  (Dagster plans the run, writing the planned events, before any step runs)
   sensor_tick    one landing-sensor tick over N landed objects with 10 new (moto): seconds and S3 calls
+  model_serve    one flight per request to `lake model serve` serving the scale-1 lake's model
+                 (bench/model_serve.py): p50/p95/p99 ms per request, the handlers' in-process p50/p95, p95_ratio
   event_writes   a range of 8 daily assets (365 days; 60 quick) on Dagster's default SQLite storage and on
                  the project's (bench/event_writes.py): pre-step and run seconds, and their ratios
   peak_rss_mb    the largest sum of the proportional set sizes (PSS) of the `lake run` process tree (Python,
@@ -248,9 +250,9 @@ def build(folder: Path, scale: int, months: list[int] | None, log, one_day: bool
     return result
 
 
-def script(name: str, argument: int) -> dict:
-    """`python bench/NAME.py ARGUMENT` in its own process; the JSON line it prints last."""
-    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), str(argument)],
+def script(name: str, argument: int, *more: str) -> dict:
+    """`python bench/NAME.py ARGUMENT [MORE]` in its own process; the JSON line it prints last."""
+    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), str(argument), *more],
                           capture_output=True, text=True, cwd=PROJECT)
     if done.returncode != 0:
         raise RuntimeError(f"bench/{name}.py failed:\n{done.stderr[-4000:]}")
@@ -273,6 +275,9 @@ def main(quick: bool) -> dict:
         write_days = 60 if quick else 365
         log(f"event writes of a {write_days}-day range: Dagster's default storage, then the project's")
         writes = script("event_writes", write_days)
+        requests = 200 if quick else 500
+        log(f"model server: {requests} one-flight requests to `lake model serve` with the scale-1 lake's model")
+        serving = script("model_serve", requests, str(Path(tmp) / "scale1" / "lake"))
 
     s1 = builds["scale1"]
     result = {
@@ -289,6 +294,7 @@ def main(quick: bool) -> dict:
                    "days": s1["days"]},
         "sensor_tick": {f"tick_s_{tick['objects'] // 1000}k": tick["tick_s"], **tick},
         "event_writes": writes,
+        "model_serve": serving,
         "peak_rss_mb": s1["peak_rss_mb"],
         "peak_step": s1["peak_step"],
         "steps": s1["events"]["steps"],
@@ -336,7 +342,7 @@ def step_table(r: dict) -> list[str]:
 def markdown(r: dict) -> str:
     lines = [f"# Benchmark ({r['mode']}, {r['measured_at']}, {r['machine']['cpus']} cores, "
              f"load {r['machine']['load_before']:.1f} before)", "", "| figure | value |", "|---|---|"]
-    for group in ("scale_growth", "incremental", "events", "sensor_tick", "event_writes"):
+    for group in ("scale_growth", "incremental", "events", "sensor_tick", "event_writes", "model_serve"):
         for key, value in r[group].items():
             if isinstance(value, (int, float)):
                 lines.append(f"| {group}.{key} | {value:,.3g} |" if isinstance(value, float) else f"| {group}.{key} | {value:,} |")

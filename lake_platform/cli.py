@@ -54,6 +54,14 @@ def seed(months: str, reset: bool, if_missing: bool, scale: int) -> None:
         shutil.rmtree(lake_root)
     if if_missing and (lake_root / "sources").exists():
         click.echo(f"source systems already seeded under {lake_root} (`lake seed` reseeds them)")
+        # A lake seeded before the ingest assets checked SFTP partners lacks the partner the seed plays.
+        from lake_platform.sources.seed import PARTNER_LANDING
+        from lake_platform.sources.sftp_server import add_partner, partners
+
+        partner = PARTNER_LANDING.rsplit("/", 1)[-1]
+        if partner not in partners(lake_root):
+            add_partner(lake_root, partner)
+            click.echo(f"registered the seed's SFTP partner {partner!r} (`lake sftp add-partner`)")
         return
     run_seed(lake_root, _months(months), scale=scale, log=click.echo)
 
@@ -240,6 +248,54 @@ def sql(sql: str, snapshots: tuple[str, ...], as_of: str | None) -> None:
             raise click.ClickException(str(error)) from None
         if text is not None:
             click.echo(text)
+
+
+@main.group()
+def model() -> None:
+    """The approved delay model: served locally as a SageMaker endpoint's container serves it."""
+
+
+@model.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+    help="TCP port to listen on (8080, as in SageMaker's container; 0 picks a free one).",
+)
+@click.option(
+    "--if-approved", is_flag=True,
+    help="With no approved model yet, say so and exit 0 instead of failing (`make dev` on a fresh lake).",
+)
+def model_serve(host: str, port: int, if_approved: bool) -> None:
+    """Serve the approved model over HTTP until Ctrl-C or SIGTERM: `GET /ping`, `POST /invocations` with
+    flights as text/csv (a header line, then one flight per line), application/json, application/jsonlines or
+    application/x-parquet; the Accept header picks the answer's type (application/json by default)."""
+    import logging
+
+    from lake_platform.adapters.storage import LocalObjectStore
+    from lake_platform.ml import registry, serve
+
+    current = settings.current()
+    if current.deployment != "local":
+        raise click.ClickException(
+            f"`lake model serve` serves the local lake's approved model (LAKE_ENV=local), not LAKE_ENV={current.deployment}"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = LocalObjectStore(root=str(current.lake_root))
+    try:
+        approved = registry.approved_model(store)
+    except LookupError as error:  # names the pointer and says to materialize ml/delay_model
+        if if_approved:
+            click.echo("model server not started: no approved delay model yet; materialize ml/delay_model, "
+                       "then run `lake model serve`")
+            return
+        raise click.ClickException(str(error)) from None
+    try:
+        serve.serve(store, approved, host, port, announce=click.echo)
+    except serve.ModelLoadError as error:  # e.g. its model.tar.gz was deleted: said once, without a traceback
+        raise click.ClickException(str(error)) from None
+    except OSError as error:  # binding: the port is taken, or the address is not this machine's
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    click.echo("model server stopped")
 
 
 @main.group()
