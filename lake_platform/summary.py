@@ -57,7 +57,9 @@ def _rows(result, current: Settings) -> list[tuple[str, object, str]]:
 def print_summary(result, current: Settings, elapsed: float) -> None:
     rows = _rows(result, current)
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed = [c for c in checks if not c.passed]
+    # A WARN check that did not pass (e.g. the predictions' drift) is a warning, not a failure.
+    warned = [c for c in checks if not c.passed and c.severity.value == "WARN"]
+    failed = [c for c in checks if not c.passed and c not in warned]
     width = max((len(r[0]) for r in rows), default=10)
     click.echo("")
     click.echo(f"{'asset':<{width}}  {'rows/objects':>12}  location")
@@ -67,10 +69,12 @@ def print_summary(result, current: Settings, elapsed: float) -> None:
     status = "succeeded" if result.success else "FAILED"
     click.echo(
         f"\nrun {result.run_id} {status} in {elapsed:.0f} s: {len(rows)} assets materialized, "
-        f"{len(checks)} checks evaluated, {len(failed)} failed"
+        f"{len(checks)} checks evaluated, {len(failed)} failed, {len(warned)} warned"
     )
     for check in failed:
         click.echo(f"  failed check: {check.asset_key.to_user_string()} / {check.check_name}")
+    for check in warned:
+        click.echo(f"  warning: {check.asset_key.to_user_string()} / {check.check_name}: {check.description}")
     click.echo(f"\nThe lake:        {current.lake_root}")
     click.echo("Dagster UI:      make dev   (then http://127.0.0.1:3000; this run is in its Runs tab)")
     click.echo('Query the lake:  .venv/bin/lake sql "select * from mart_carrier_ontime_monthly limit 5"')

