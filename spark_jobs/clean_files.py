@@ -57,6 +57,15 @@ def read_range(uri: str, start: int, end: int) -> bytes:
         return f.read(end - start)
 
 
+def read_all(uri: str) -> bytes:
+    """The object's bytes as stored (still gzipped if it is): an S3 GET, or the local file."""
+    if uri.startswith("s3://"):
+        s3, bucket, key = _s3(uri)
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with open(uri.removeprefix("file://"), "rb") as f:
+        return f.read()
+
+
 def _open(uri: str):
     if uri.startswith("s3://"):
         s3, bucket, key = _s3(uri)
