@@ -310,8 +310,8 @@ class IngestStack(Stack):
                         subdirectory=f"{layout.DATASYNC_REPORTS}/",
                     )
                 ),
-                output_type="STANDARD",
-                report_level="SUCCESSES_AND_ERRORS",
+                # The report AwsDataSync checks for and reads (DATASYNC_REPORT_CONFIG: one source of truth).
+                **{snake(k): v for k, v in layout.DATASYNC_REPORT_CONFIG.items()},
             ),
         )
         env_output(self, "LAKE_DATASYNC_TASK_ARN", self.datasync_task.attr_task_arn,

@@ -11,6 +11,7 @@ from lake_platform.adapters.aws_ingest import AwsDataExchange, AwsDms, DMS_TARGE
 from lake_platform.adapters.catalog import ICEBERG_ZONES, Catalog
 from lake_platform.adapters.datasync import OPTIONS as DATASYNC_OPTIONS
 from lake_platform.adapters.datasync import REPORTS_PREFIX, SHARE_PREFIX
+from lake_platform.adapters.datasync_aws import REPORT_CONFIG as DATASYNC_REPORT_CONFIG
 from lake_platform.adapters.serving import DynamoDBTable
 from lake_platform.adapters.spark_aws import GLUE_SECURITY_CONFIGURATION, AwsSparkJobs, GlueJobs
 from lake_platform.ml.registry import MODELS_PREFIX
@@ -60,5 +61,5 @@ SAGEMAKER_JOB_PREFIX = "delay-"  # training jobs / models `delay-model-*`, trans
 ECS_RUN_TASK_FAMILY_PREFIX = "run_"  # EcsRunLauncher's default task_definition_prefix "run" + "_"
 
 __all__ = [
-    "DATABASES", "DATASYNC_OPTIONS", "DMS_TARGET_SETTINGS", "ZONES",
+    "DATABASES", "DATASYNC_OPTIONS", "DATASYNC_REPORT_CONFIG", "DMS_TARGET_SETTINGS", "ZONES",
 ]
